@@ -1,0 +1,180 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! fastswap_dram.ko: a Fastswap backend that keeps pages in local memory.
+//!
+//! Memory is allocated one page per stored page and freed on invalidate, up
+//! to the `size` parameter. A full pool refuses stores, which sends the
+//! pages to the swap device.
+
+use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use kernel::page::PAGE_SIZE;
+use kernel::prelude::*;
+
+#[path = "../kmod-support/backend.rs"]
+mod backend;
+#[path = "../kmod-support/page.rs"]
+mod page;
+mod page_pool;
+#[path = "../kmod-support/size.rs"]
+mod size;
+
+use backend::{AsyncLoad, Backend, Registration, Stats};
+use page::{OwnedPage, PageRef};
+use page_pool::PagePool;
+
+module! {
+    type: FastswapDram,
+    name: "fastswap_dram",
+    author: "Fastswap developers",
+    description: "Fastswap backend keeping swapped-out pages in local DRAM",
+    license: "GPL",
+}
+
+extern "C" {
+    /// The `size` module parameter, declared in params.c.
+    static fastswap_dram_size: *const kernel::ffi::c_char;
+}
+
+/// XArray overhead per page, roughly: one 576-byte node per 64 slots.
+const NODE_BYTES_PER_PAGE: u64 = 9;
+
+struct DramBackend {
+    pool: PagePool,
+    capacity: u64,
+    held: AtomicU64,
+    stores: AtomicU64,
+    loads: AtomicU64,
+    failed_stores: AtomicU64,
+    failed_loads: AtomicU64,
+    invalidates: AtomicU64,
+}
+
+impl DramBackend {
+    /// Reserves room for one more page, or fails if the pool is full.
+    fn reserve(&self) -> Result {
+        self.held
+            .fetch_update(Relaxed, Relaxed, |n| (n < self.capacity).then_some(n + 1))
+            .map(|_| ())
+            .map_err(|_| ENOSPC)
+    }
+
+    fn try_store(&self, slot: u64, page: PageRef) -> Result {
+        self.reserve()?;
+        let Some(copy) = OwnedPage::alloc_for_reclaim() else {
+            self.held.fetch_sub(1, Relaxed);
+            return Err(ENOMEM);
+        };
+        copy.page().copy_from(page);
+        match self.pool.insert(slot, copy) {
+            Ok(Some(_replaced)) => {
+                self.held.fetch_sub(1, Relaxed);
+                Ok(())
+            }
+            Ok(None) => Ok(()),
+            Err(e) => {
+                self.held.fetch_sub(1, Relaxed);
+                Err(e)
+            }
+        }
+    }
+}
+
+impl Backend for DramBackend {
+    const NAME: &'static CStr = c_str!("dram");
+
+    fn nr_slots(&self) -> u64 {
+        // Any slot may be used: the pool is sparse and bounded by `capacity`.
+        u64::MAX / PAGE_SIZE as u64
+    }
+
+    fn store(&self, slot: u64, page: PageRef) -> Result {
+        let r = self.try_store(slot, page);
+        match r {
+            Ok(()) => self.stores.fetch_add(1, Relaxed),
+            Err(_) => self.failed_stores.fetch_add(1, Relaxed),
+        };
+        r
+    }
+
+    fn load(&self, slot: u64, page: PageRef) -> Result {
+        let r = self.pool.with(slot, |copy| page.copy_from(copy.page())).ok_or(ENOENT);
+        match r {
+            Ok(()) => self.loads.fetch_add(1, Relaxed),
+            Err(_) => self.failed_loads.fetch_add(1, Relaxed),
+        };
+        r
+    }
+
+    fn load_async(&self, slot: u64, req: AsyncLoad) -> core::result::Result<(), (Error, AsyncLoad)> {
+        // A memory copy is as fast as queueing one: complete it right away.
+        let r = self.load(slot, req.page());
+        req.complete(r);
+        Ok(())
+    }
+
+    fn invalidate(&self, slot: u64) {
+        if self.pool.remove(slot).is_some() {
+            self.held.fetch_sub(1, Relaxed);
+            self.invalidates.fetch_add(1, Relaxed);
+        }
+    }
+
+    fn stats(&self) -> Stats {
+        let pages = self.held.load(Relaxed);
+        Stats {
+            stores: self.stores.load(Relaxed),
+            loads: self.loads.load(Relaxed),
+            failed_stores: self.failed_stores.load(Relaxed),
+            failed_loads: self.failed_loads.load(Relaxed),
+            invalidates: self.invalidates.load(Relaxed),
+            pages,
+            bytes: pages * (PAGE_SIZE as u64 + NODE_BYTES_PER_PAGE),
+        }
+    }
+}
+
+struct FastswapDram {
+    reg: Registration<DramBackend>,
+}
+
+fn capacity_param() -> Result<u64> {
+    // SAFETY: a 0444 charp parameter, set before init and never changed.
+    let raw = unsafe { fastswap_dram_size };
+    let text = size::param_str(raw).unwrap_or("");
+    let bytes = size::parse_size(text).ok_or_else(|| {
+        pr_err!("invalid size=\"{}\": expected bytes with an optional K, M, G or T suffix\n", text);
+        EINVAL
+    })?;
+    let pages = bytes / PAGE_SIZE as u64;
+    if pages == 0 {
+        pr_err!("invalid size=\"{}\": must hold at least one page\n", text);
+        return Err(EINVAL);
+    }
+    Ok(pages)
+}
+
+impl kernel::Module for FastswapDram {
+    fn init(module: &'static ThisModule) -> Result<Self> {
+        let capacity = capacity_param()?;
+        let backend = DramBackend {
+            pool: PagePool::new()?,
+            capacity,
+            held: AtomicU64::new(0),
+            stores: AtomicU64::new(0),
+            loads: AtomicU64::new(0),
+            failed_stores: AtomicU64::new(0),
+            failed_loads: AtomicU64::new(0),
+            invalidates: AtomicU64::new(0),
+        };
+        let reg = Registration::new(backend, module)?;
+        pr_info!("DRAM backend ready: capacity {} MiB, allocated on demand\n", capacity * PAGE_SIZE as u64 >> 20);
+        Ok(Self { reg })
+    }
+}
+
+impl Drop for FastswapDram {
+    fn drop(&mut self) {
+        let left = self.reg.data().pool.clear();
+        pr_info!("DRAM backend unloaded ({} pages freed)\n", left);
+    }
+}

@@ -1,0 +1,180 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Registering a fastswap backend (`include/linux/fastswap_backend.h`).
+//!
+//! A backend implements [`Backend`]; [`Registration`] builds the C table,
+//! registers it, and unregisters it on drop. The C callbacks below are the
+//! only place that turns raw pointers into references.
+
+use crate::page::PageRef;
+use kernel::bindings;
+use kernel::error::{from_result, to_result};
+use kernel::ffi::{c_int, c_void};
+use kernel::prelude::*;
+use kernel::types::Opaque;
+
+/// Counters reported in /sys/kernel/debug/fastswap/backend.
+#[derive(Default)]
+pub(crate) struct Stats {
+    pub(crate) stores: u64,
+    pub(crate) loads: u64,
+    pub(crate) failed_stores: u64,
+    pub(crate) failed_loads: u64,
+    pub(crate) invalidates: u64,
+    pub(crate) pages: u64,
+    pub(crate) bytes: u64,
+}
+
+/// An asynchronous load in flight: must be completed exactly once.
+pub(crate) struct AsyncLoad(PageRef);
+
+impl AsyncLoad {
+    pub(crate) fn page(&self) -> PageRef {
+        self.0
+    }
+
+    /// Reports the result to the swap path, which unlocks the page.
+    pub(crate) fn complete(self, result: Result) {
+        let err = match result {
+            Ok(()) => 0,
+            Err(e) => e.to_errno(),
+        };
+        // SAFETY: the page came from ->load_async and is still locked by the
+        // swap path until this call, which happens once (self is consumed).
+        unsafe { bindings::frontswap_async_load_complete(self.0.as_ptr(), err) };
+    }
+}
+
+pub(crate) trait Backend: Sync + Sized {
+    const NAME: &'static CStr;
+    fn nr_slots(&self) -> u64;
+    fn store(&self, slot: u64, page: PageRef) -> Result;
+    fn load(&self, slot: u64, page: PageRef) -> Result;
+    /// Starts a load. On `Err` the request is dropped uncompleted and the
+    /// swap path falls back to [`Backend::load`].
+    fn load_async(&self, slot: u64, req: AsyncLoad) -> core::result::Result<(), (Error, AsyncLoad)>;
+    fn poll_load(&self, _cpu: i32) {}
+    fn invalidate(&self, slot: u64);
+    fn stats(&self) -> Stats;
+}
+
+/// A registered backend.
+///
+/// # Invariants
+///
+/// `table` is registered with the fastswap registry and its `priv` points to
+/// `*data`, which lives at a fixed address until `drop` unregisters it.
+pub(crate) struct Registration<T: Backend> {
+    table: KBox<Opaque<bindings::fastswap_backend>>,
+    data: KBox<T>,
+}
+
+impl<T: Backend> Registration<T> {
+    pub(crate) fn new(data: T, module: &'static ThisModule) -> Result<Self> {
+        let data = KBox::new(data, GFP_KERNEL)?;
+        let table = KBox::new(
+            Opaque::new(bindings::fastswap_backend {
+                name: T::NAME.as_char_ptr(),
+                owner: module.as_ptr(),
+                priv_: &*data as *const T as *mut c_void,
+                nr_slots: data.nr_slots(),
+                store: Some(store_callback::<T>),
+                load: Some(load_callback::<T>),
+                load_async: Some(load_async_callback::<T>),
+                poll_load: Some(poll_load_callback::<T>),
+                invalidate: Some(invalidate_callback::<T>),
+                stats: Some(stats_callback::<T>),
+            }),
+            GFP_KERNEL,
+        )?;
+        // SAFETY: `table` is fully initialised and boxed; it and `data` stay
+        // at their addresses until `drop` unregisters the table.
+        to_result(unsafe { bindings::fastswap_backend_register(table.get()) })?;
+        Ok(Self { table, data })
+    }
+
+    pub(crate) fn data(&self) -> &T {
+        &self.data
+    }
+}
+
+impl<T: Backend> Drop for Registration<T> {
+    fn drop(&mut self) {
+        // SAFETY: registered in `new` (type invariant). Our module cannot be
+        // unloaded while fastswap.ko holds it, so no callback is running.
+        unsafe { bindings::fastswap_backend_unregister(self.table.get()) };
+    }
+}
+
+/// # Safety
+///
+/// `priv_` must be the `priv` of a live [`Registration<T>`].
+unsafe fn backend<'a, T: Backend>(priv_: *mut c_void) -> &'a T {
+    // SAFETY: guaranteed by the caller.
+    unsafe { &*(priv_ as *const T) }
+}
+
+unsafe extern "C" fn store_callback<T: Backend>(
+    priv_: *mut c_void,
+    slot: u64,
+    page: *mut bindings::page,
+) -> c_int {
+    // SAFETY: the registry passes our `priv` and a page locked by the swap path.
+    let (b, page) = unsafe { (backend::<T>(priv_), PageRef::from_raw(page)) };
+    from_result(|| b.store(slot, page).map(|()| 0))
+}
+
+unsafe extern "C" fn load_callback<T: Backend>(
+    priv_: *mut c_void,
+    slot: u64,
+    page: *mut bindings::page,
+) -> c_int {
+    // SAFETY: as in `store_callback`.
+    let (b, page) = unsafe { (backend::<T>(priv_), PageRef::from_raw(page)) };
+    from_result(|| b.load(slot, page).map(|()| 0))
+}
+
+unsafe extern "C" fn load_async_callback<T: Backend>(
+    priv_: *mut c_void,
+    slot: u64,
+    page: *mut bindings::page,
+) -> c_int {
+    // SAFETY: as in `store_callback`; the page stays locked until completed.
+    let (b, page) = unsafe { (backend::<T>(priv_), PageRef::from_raw(page)) };
+    match b.load_async(slot, AsyncLoad(page)) {
+        Ok(()) => 0,
+        // Not started: the swap path reads it synchronously instead.
+        Err((e, _req)) => e.to_errno(),
+    }
+}
+
+unsafe extern "C" fn poll_load_callback<T: Backend>(priv_: *mut c_void, cpu: c_int) -> c_int {
+    // SAFETY: the registry passes our `priv`.
+    unsafe { backend::<T>(priv_) }.poll_load(cpu);
+    0
+}
+
+unsafe extern "C" fn invalidate_callback<T: Backend>(priv_: *mut c_void, slot: u64) {
+    // SAFETY: the registry passes our `priv`.
+    unsafe { backend::<T>(priv_) }.invalidate(slot);
+}
+
+unsafe extern "C" fn stats_callback<T: Backend>(
+    priv_: *mut c_void,
+    out: *mut bindings::fastswap_backend_stats,
+) {
+    // SAFETY: the registry passes our `priv`.
+    let s = unsafe { backend::<T>(priv_) }.stats();
+    // SAFETY: `out` points to a stats struct owned by the caller.
+    unsafe {
+        *out = bindings::fastswap_backend_stats {
+            stores: s.stores,
+            loads: s.loads,
+            failed_stores: s.failed_stores,
+            failed_loads: s.failed_loads,
+            invalidates: s.invalidates,
+            pages: s.pages,
+            bytes: s.bytes,
+        }
+    };
+}

@@ -1,0 +1,29 @@
+# Bad input and limits give clear errors, never an oops, and never lose data.
+. /tests/lib.sh
+swap_on
+refuse "fastswap.ko without a backend" insmod $MOD/fastswap.ko
+dmesg_has "no backend registered: load fastswap_rdma.ko or fastswap_dram.ko first" || fail "no clear message for a missing backend"
+ok "missing backend explained in dmesg"
+refuse "size=abc" insmod $MOD/fastswap_dram.ko size=abc
+dmesg_has 'invalid size="abc"' || fail "no clear message for size=abc"
+refuse "size=0" insmod $MOD/fastswap_dram.ko size=0
+refuse "size=99999999999T (overflow)" insmod $MOD/fastswap_dram.ko size=99999999999T
+ok "invalid sizes rejected with a message"
+refuse "memcg_reclaim_offload_cpu=99 (no such CPU)" sh -c 'echo 99 > /proc/sys/vm/memcg_reclaim_offload_cpu'
+refuse "memcg_reclaim_offload_cpu=-2" sh -c 'echo -2 > /proc/sys/vm/memcg_reclaim_offload_cpu'
+
+# A 32 MiB pool for 160 MiB of swapped data: stores beyond it fall back to
+# the swap device and nothing is lost.
+load_dram size=32M
+refuse "a second fastswap_dram.ko" insmod $MOD/fastswap_dram.ko
+cgroup memory.max 64M
+disk0=$(disk_writes)
+expect "workload verifies with a full pool" in_cgroup $W verify --size 160M --passes 2
+disk=$(( $(disk_writes) - disk0 ))
+echo "failed_stores=$(fs failed_stores) backend failed_stores=$(backend failed_stores) disk sectors written=$disk"
+[ "$(fs failed_stores)" -gt 0 ] || fail "no store was refused by a full pool"
+[ "$disk" -gt 0 ] || fail "refused pages did not reach the swap device"
+ok "full pool falls back to the swap device"
+refuse "rmmod fastswap_dram while fastswap uses it" rmmod fastswap_dram
+expect "rmmod fastswap" rmmod fastswap
+expect "rmmod fastswap_dram" rmmod fastswap_dram
