@@ -11,7 +11,7 @@ mod region;
 
 use region::{Region, PAGE};
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
@@ -123,8 +123,8 @@ fn verify_one(a: &Args) -> Result<(), Error> {
 }
 
 /// Announces `<path>.ready` and waits until `path` exists.
-fn wait_for(path: &PathBuf) -> Result<(), Error> {
-    let mut ready = path.clone().into_os_string();
+fn wait_for(path: &Path) -> Result<(), Error> {
+    let mut ready = path.as_os_str().to_owned();
     ready.push(format!(".ready.{}", std::process::id()));
     std::fs::write(&ready, b"").map_err(|e| Error::Io("ready file", e))?;
     while !path.exists() {
