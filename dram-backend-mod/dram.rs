@@ -80,7 +80,7 @@ impl DramBackend {
 }
 
 impl Backend for DramBackend {
-    const NAME: &'static CStr = c_str!("dram");
+    const NAME: &'static CStr = kernel::c_str!("dram");
 
     fn nr_slots(&self) -> u64 {
         // Any slot may be used: the pool is sparse and bounded by `capacity`.

@@ -68,7 +68,7 @@ impl BackendRef {
     /// Starts an asynchronous load; `Err` means nothing was started.
     pub(crate) fn load_async(&self, slot: u64, page: SwapPage) -> Result {
         let t = self.table();
-        let f = t.load_async.ok_or(EOPNOTSUPP)?;
+        let f = t.load_async.ok_or(ENOTSUPP)?;
         // SAFETY: as in `store`; the backend completes the page exactly once
         // if it returns 0.
         to_result(unsafe { f(t.priv_, slot, page.0) })

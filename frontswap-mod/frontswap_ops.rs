@@ -44,6 +44,12 @@ pub(crate) struct Registration {
     _handler: KBox<HandlerPtr>,
 }
 
+// SAFETY: the ops table is only read by frontswap after registration; the
+// handler it reaches is `Sync`.
+unsafe impl Send for Registration {}
+// SAFETY: as above; `&Registration` exposes nothing.
+unsafe impl Sync for Registration {}
+
 impl Registration {
     pub(crate) fn new(handler: &'static dyn Handler, module: &'static ThisModule) -> Result<Self> {
         let mut h = KBox::new(HandlerPtr(handler), GFP_KERNEL)?;

@@ -35,7 +35,8 @@ impl SlotMap {
         self.len[area].store(0, Release);
         // Candidate starts: 0 and the end of every other range.
         let mut best: Option<(u64, u64)> = None;
-        for start in core::iter::once(0).chain((0..MAX_AREAS).filter_map(|a| self.end_of(a))) {
+        let ends = (0..MAX_AREAS).filter_map(|a| self.end_of(a));
+        for start in Iterator::chain(core::iter::once(0), ends) {
             let end = (0..MAX_AREAS)
                 .filter_map(|a| self.range(a))
                 .filter(|&(b, _)| b >= start)

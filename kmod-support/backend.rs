@@ -45,7 +45,7 @@ impl AsyncLoad {
     }
 }
 
-pub(crate) trait Backend: Sync + Sized {
+pub(crate) trait Backend: Send + Sync + Sized {
     const NAME: &'static CStr;
     fn nr_slots(&self) -> u64;
     fn store(&self, slot: u64, page: PageRef) -> Result;
@@ -68,6 +68,12 @@ pub(crate) struct Registration<T: Backend> {
     table: KBox<Opaque<bindings::fastswap_backend>>,
     data: KBox<T>,
 }
+
+// SAFETY: the C table is only read by the registry after registration, and
+// `T` itself is `Send + Sync`.
+unsafe impl<T: Backend> Send for Registration<T> {}
+// SAFETY: as above; `&Registration` only exposes `&T`.
+unsafe impl<T: Backend> Sync for Registration<T> {}
 
 impl<T: Backend> Registration<T> {
     pub(crate) fn new(data: T, module: &'static ThisModule) -> Result<Self> {

@@ -17,7 +17,7 @@ run_guest() {
     timeout --foreground -k 5 "$timeout_s" qemu-system-x86_64 $(qemu_accel) \
         -m 1024 -smp 2 -nographic -no-reboot \
         -kernel "$BZIMAGE" -initrd "$OUT/initramfs.cpio.gz" \
-        -append "console=ttyS0 panic=-1 fstest=$scenario" \
+        -append "console=ttyS0 panic=-1 fstest=$scenario ${BENCH_APPEND:-}" \
         -drive file="$disk",if=virtio,format=raw,cache=unsafe \
         -nic none </dev/null >"$logf" 2>&1
     local rc=$?

@@ -1,0 +1,12 @@
+//! farmem-server: the far memory node of Fastswap.
+//!
+//! Clients (fastswap_rdma.ko) connect one RDMA CM queue at a time; the first
+//! queue of a client gets it a registered memory region in its own
+//! protection domain, and the accept tells it where (address, rkey, size).
+//! The client then reads and writes pages with one-sided RDMA.
+
+pub mod clients;
+pub mod protocol;
+pub mod server;
+pub mod size;
+pub mod verbs;

@@ -1,0 +1,20 @@
+# The whole flow a user runs, narrated: swap device, modules, a workload
+# bigger than its cgroup, and what went where.
+. /tests/lib.sh
+say() { echo "demo: $*"; }
+show_dmesg() { dmesg | grep -E "$1" | sed 's/^\[[ 0-9.]*\] /demo:   dmesg: /'; }
+
+say "swap device: 512 MiB virtio disk /dev/vda (it only enables the swap path)"
+swap_on
+say "insmod fastswap_dram.ko; insmod fastswap.ko"
+load_dram
+show_dmesg "fastswap|frontswap"
+cgroup memory.max 128M
+disk0=$(disk_writes); out0=$(vmstat pswpout); in0=$(vmstat pswpin)
+say "workload: write 256 MiB in a cgroup limited to 128 MiB, read it back, check every byte"
+in_cgroup $W verify --size 256M --passes 2 | sed 's/^/demo:   /' || fail "workload"
+say "pages stored by fastswap:    $(fs succ_stores)   (kernel pswpout: $(( $(vmstat pswpout) - out0 )))"
+say "pages loaded by fastswap:    $(fs loads)   (kernel pswpin: $(( $(vmstat pswpin) - in0 )); $(fs async_loads) were readahead, loaded asynchronously)"
+say "stores refused (to disk):    $(fs failed_stores)"
+say "swap device sectors written: $(( $(disk_writes) - disk0 ))"
+say "after exit, pages held:      $(fs curr_pages) (backend: $(backend pages) pages, $(backend bytes) bytes)"
