@@ -82,7 +82,7 @@ impl kernel::Module for Fastswap {
             pr_err!("no backend registered: load fastswap_rdma.ko or fastswap_dram.ko first\n");
             return Err(ENODEV);
         };
-        pr_info!("using backend {} ({} slots)\n", backend.name(), backend.nr_slots());
+        pr_info!("using backend {}\n", backend.name());
         let swapper = KBox::into_raw(KBox::new(Swapper { backend, slots: SlotMap::new() }, GFP_KERNEL)?);
         SWAPPER.store(swapper, Ordering::Release);
         // SAFETY: `swapper` was just leaked and is freed only in `drop` (or

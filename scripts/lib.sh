@@ -25,8 +25,14 @@ kernel_key() {
 KEY=$(kernel_key)
 KSRC=$CACHE/kernel/$KEY/src
 KOUT=$CACHE/kernel/$KEY/build
+# Developers iterating on kernel-patch/ may point this at their own
+# configured build tree instead.
+if [ -n "${FASTSWAP_KBUILD:-}" ]; then
+    KOUT=$FASTSWAP_KBUILD
+fi
 BZIMAGE=$KOUT/arch/x86/boot/bzImage
 
+# make in the configured kernel build tree.
 kmake() {
-    make -C "$KSRC" O="$KOUT" LLVM=1 RUSTC="$RUSTC_KERNEL" BINDGEN="$BINDGEN" "$@"
+    make -C "$KOUT" LLVM=1 RUSTC="$RUSTC_KERNEL" BINDGEN="$BINDGEN" "$@"
 }
