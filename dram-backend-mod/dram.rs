@@ -10,11 +10,17 @@ use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use kernel::page::PAGE_SIZE;
 use kernel::prelude::*;
 
+// Shared with the other backend; not every item is used here.
+#[allow(dead_code)]
 #[path = "../kmod-support/backend.rs"]
 mod backend;
+// Shared with the other backend; not every item is used here.
+#[allow(dead_code)]
 #[path = "../kmod-support/page.rs"]
 mod page;
 mod page_pool;
+// Shared with the other backend; not every item is used here.
+#[allow(dead_code)]
 #[path = "../kmod-support/size.rs"]
 mod size;
 

@@ -33,6 +33,22 @@ impl AsyncLoad {
         self.0
     }
 
+    /// Gives up the request while its completion is owed elsewhere (a
+    /// completion context that outlives the call).
+    pub(crate) fn into_page(self) -> PageRef {
+        self.0
+    }
+
+    /// Takes back a request given up with [`AsyncLoad::into_page`].
+    ///
+    /// # Safety
+    ///
+    /// `page` must come from `into_page` of a request not completed since,
+    /// and be turned back into a request only once.
+    pub(crate) unsafe fn from_page(page: PageRef) -> Self {
+        Self(page)
+    }
+
     /// Reports the result to the swap path, which unlocks the page.
     pub(crate) fn complete(self, result: Result) {
         let err = match result {

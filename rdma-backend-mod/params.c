@@ -1,0 +1,22 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Module parameters of fastswap_rdma.ko, named as in the original Fastswap.
+ * Rust modules in Linux 6.12 cannot declare parameters, so they live here
+ * and rdma.rs reads and checks them.
+ */
+#include <linux/module.h>
+#include <linux/moduleparam.h>
+
+int fastswap_rdma_sport;
+char *fastswap_rdma_sip;
+char *fastswap_rdma_cip;
+int fastswap_rdma_nq;
+
+module_param_named(sport, fastswap_rdma_sport, int, 0444);
+MODULE_PARM_DESC(sport, "Port farmem-server listens on (required)");
+module_param_named(sip, fastswap_rdma_sip, charp, 0444);
+MODULE_PARM_DESC(sip, "IPv4 address of the far memory server (required)");
+module_param_named(cip, fastswap_rdma_cip, charp, 0444);
+MODULE_PARM_DESC(cip, "IPv4 address of this machine's RDMA interface (required)");
+module_param_named(nq, fastswap_rdma_nq, int, 0444);
+MODULE_PARM_DESC(nq, "CPUs to serve, 3 queue pairs each (default: all online CPUs)");

@@ -1,0 +1,373 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! One RDMA connection to the far memory server: its connect sequence (an
+//! rdma_cm state machine driven by CM events) and its data path.
+
+use crate::backend::AsyncLoad;
+use crate::ctrl::Ctrl;
+use crate::errno;
+use crate::once_slot::OnceSlot;
+use crate::page::PageRef;
+use crate::protocol;
+use crate::verbs::{self, CmId, Cq, DmaMapping, Event, HandlerId, PageTransfer, Pd, Polling};
+use core::sync::atomic::{AtomicI32, AtomicU32, Ordering};
+use kernel::bindings;
+use kernel::ffi::{c_int, c_void};
+use kernel::new_mutex;
+use kernel::prelude::*;
+use kernel::sync::Mutex;
+use kernel::types::Opaque;
+
+const RESOLVE_TIMEOUT_MS: u32 = 2000;
+/// Bound on one queue's whole connect sequence.
+pub(crate) const CONNECT_TIMEOUT_MS: u32 = 6000;
+/// A page transfer that takes longer than this means the link is gone.
+const OP_TIMEOUT_MS: i64 = 4000;
+/// Work requests a queue may have outstanding.
+const DEPTH: u32 = 128;
+/// Asynchronous reads in flight per queue before readahead falls back to
+/// synchronous reads (back-pressure instead of overflowing the send queue).
+const ASYNC_LIMIT: u32 = DEPTH - 8;
+/// Outstanding RDMA reads we ask the server to accept.
+const READ_DEPTH: u8 = 16;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// Reads of faulting pages, polled by the faulting CPU.
+    SyncRead,
+    /// Readahead reads, completed in softirq.
+    AsyncRead,
+    /// Page writes (swap-out), polled by the reclaiming CPU.
+    Write,
+}
+
+pub(crate) const ROLES: [Role; 3] = [Role::SyncRead, Role::AsyncRead, Role::Write];
+
+#[pin_data]
+pub(crate) struct Queue {
+    pub(crate) index: u16,
+    pub(crate) role: Role,
+    ctrl: *const Ctrl,
+    /// Serialises post-and-poll on a direct-polled queue.
+    #[pin]
+    op_lock: Mutex<()>,
+    /// Completed by the CM handler when connecting succeeds or fails.
+    #[pin]
+    connected: Opaque<bindings::completion>,
+    status: AtomicI32,
+    id: OnceSlot<CmId>,
+    cq: OnceSlot<Cq>,
+    inflight: AtomicU32,
+}
+
+// SAFETY: shared state is atomics, a mutex, and once-set slots; `ctrl`
+// outlives every queue (it owns them).
+unsafe impl Send for Queue {}
+// SAFETY: as above.
+unsafe impl Sync for Queue {}
+
+impl Queue {
+    pub(crate) fn new(index: u16, role: Role, ctrl: *const Ctrl) -> impl PinInit<Self> {
+        pin_init!(Self {
+            index,
+            role,
+            ctrl,
+            op_lock <- new_mutex!(()),
+            // SAFETY: `p` points to the completion's final, pinned location.
+            connected <- Opaque::ffi_init(|p| unsafe { bindings::init_completion(p) }),
+            status: AtomicI32::new(0),
+            id: OnceSlot::new(),
+            cq: OnceSlot::new(),
+            inflight: AtomicU32::new(0),
+        })
+    }
+
+    fn ctrl(&self) -> &Ctrl {
+        // SAFETY: the controller owns its queues and outlives them.
+        unsafe { &*self.ctrl }
+    }
+
+    /// Runs the connect sequence and waits (bounded) for its outcome.
+    pub(crate) fn connect(self: Pin<&Self>) -> Result {
+        let ctx = &*self as *const Queue as *const c_void;
+        if self.id.set(CmId::new(cm_handler, ctx)?).is_err() {
+            return Err(EBUSY);
+        }
+        let c = self.ctrl();
+        let id = self.id.get().ok_or(EINVAL)?;
+        id.resolve_addr(c.client, c.server, RESOLVE_TIMEOUT_MS)?;
+        // SAFETY: the completion was initialised in `new`.
+        let left = unsafe {
+            bindings::wait_for_completion_timeout(self.connected.get(), bindings::__msecs_to_jiffies(CONNECT_TIMEOUT_MS))
+        };
+        if left == 0 {
+            return Err(errno::timed_out());
+        }
+        match self.status.load(Ordering::Acquire) {
+            0 => Ok(()),
+            e => Err(Error::from_errno(e)),
+        }
+    }
+
+    fn finish(&self, result: Result) {
+        self.status.store(result.err().map_or(0, |e| e.to_errno()), Ordering::Release);
+        // SAFETY: initialised in `new`; `complete` may be called from the handler.
+        unsafe { bindings::complete(self.connected.get()) };
+    }
+
+    /// Creates this queue's CQ and QP (and the shared PD) and sends the
+    /// connect request.
+    fn start_connect(&self, id: &HandlerId) -> Result {
+        let c = self.ctrl();
+        let dev = id.device();
+        if c.pd.get().is_none() {
+            let _ = c.pd.set(Pd::new(dev)?);
+        }
+        let pd = c.pd.get().ok_or(EINVAL)?;
+        let polling = if self.role == Role::AsyncRead { Polling::Softirq } else { Polling::Direct };
+        if self.cq.set(Cq::new(dev, DEPTH * 2, u32::from(self.index), polling)?).is_err() {
+            return Err(EBUSY);
+        }
+        let cq = self.cq.get().ok_or(EINVAL)?;
+        id.create_qp(pd, cq, DEPTH)?;
+        let data = protocol::connect_request(c.client_id, self.index, c.queue_count());
+        id.connect(&data, READ_DEPTH)
+    }
+
+    fn on_event(&self, id: HandlerId, ev: Event) {
+        let c = self.ctrl();
+        match ev.kind() {
+            bindings::rdma_cm_event_type_RDMA_CM_EVENT_ADDR_RESOLVED => {
+                if let Err(e) = id.resolve_route(RESOLVE_TIMEOUT_MS) {
+                    self.finish(Err(e));
+                }
+            }
+            bindings::rdma_cm_event_type_RDMA_CM_EVENT_ROUTE_RESOLVED => {
+                if let Err(e) = self.start_connect(&id) {
+                    pr_err!("queue {}: cannot set up the connection ({:?})\n", self.index, e);
+                    self.finish(Err(e));
+                }
+            }
+            bindings::rdma_cm_event_type_RDMA_CM_EVENT_ESTABLISHED => {
+                let r = match protocol::parse_accept(ev.private_data()) {
+                    Some(region) => c.learn_region(region),
+                    None => {
+                        pr_err!("queue {}: the server's accept is not a fastswap reply\n", self.index);
+                        Err(errno::protocol())
+                    }
+                };
+                self.finish(r);
+            }
+            bindings::rdma_cm_event_type_RDMA_CM_EVENT_REJECTED => {
+                let status = ev.status();
+                match protocol::reject_reason(id.reject_data(&ev)) {
+                    Some(why) => pr_err!("server {} rejected queue {}: {}\n", c.server, self.index, why),
+                    None => pr_err!(
+                        "server {} refused the connection ({}): is farmem-server running on that port?\n",
+                        c.server,
+                        id.reject_msg(status)
+                    ),
+                }
+                self.finish(Err(errno::conn_refused()));
+            }
+            bindings::rdma_cm_event_type_RDMA_CM_EVENT_ADDR_ERROR => {
+                pr_err!("cannot resolve {} from {} (status {}): check sip, cip and the RDMA link\n", c.server, c.client, ev.status());
+                self.finish(Err(errno::host_unreachable()));
+            }
+            bindings::rdma_cm_event_type_RDMA_CM_EVENT_ROUTE_ERROR => {
+                pr_err!("no route to {} (status {})\n", c.server, ev.status());
+                self.finish(Err(errno::net_unreachable()));
+            }
+            bindings::rdma_cm_event_type_RDMA_CM_EVENT_UNREACHABLE
+            | bindings::rdma_cm_event_type_RDMA_CM_EVENT_CONNECT_ERROR => {
+                pr_err!("server {} unreachable (status {})\n", c.server, ev.status());
+                self.finish(Err(errno::host_unreachable()));
+            }
+            bindings::rdma_cm_event_type_RDMA_CM_EVENT_DISCONNECTED
+            | bindings::rdma_cm_event_type_RDMA_CM_EVENT_DEVICE_REMOVAL
+            | bindings::rdma_cm_event_type_RDMA_CM_EVENT_ADDR_CHANGE => {
+                c.mark_dead("connection lost");
+            }
+            _ => {}
+        }
+    }
+
+    fn qp(&self) -> Result<*mut bindings::ib_qp> {
+        let id = self.id.get().ok_or(errno::not_connected())?;
+        // SAFETY: a connected id has a live QP until `destroy`.
+        let qp = unsafe { (*id.raw()).qp };
+        if qp.is_null() {
+            Err(errno::not_connected())
+        } else {
+            Ok(qp)
+        }
+    }
+
+    fn device(&self) -> Result<*mut bindings::ib_device> {
+        let id = self.id.get().ok_or(errno::not_connected())?;
+        // SAFETY: set once the address was resolved; stable afterwards.
+        Ok(unsafe { (*id.raw()).device })
+    }
+
+    /// Writes `page` to, or reads it from, remote `addr`, and waits for the
+    /// transfer by polling this queue's CQ.
+    pub(crate) fn transfer_sync(&self, remote_addr: u64, page: PageRef, write: bool) -> Result {
+        let c = self.ctrl();
+        let qp = self.qp()?;
+        let cq = self.cq.get().ok_or(errno::not_connected())?;
+        let pd = c.pd.get().ok_or(errno::not_connected())?;
+        let _guard = self.op_lock.lock();
+        let dma = DmaMapping::new(self.device()?, page, write)?;
+        let t = PageTransfer { dma: &dma, lkey: pd.local_dma_lkey(), remote_addr, rkey: c.rkey(), write };
+        // SAFETY: live QP; no `ib_cqe`, so the completion is reaped below.
+        unsafe { verbs::post(qp, &t, core::ptr::null_mut()) }?;
+        let start = verbs::now_ms();
+        let mut flushing = false;
+        let mut spins: u32 = 0;
+        loop {
+            if let Some(status) = cq.poll_one() {
+                if status == bindings::ib_wc_status_IB_WC_SUCCESS && !flushing {
+                    return Ok(());
+                }
+                if !flushing {
+                    c.mark_dead("an RDMA transfer failed");
+                }
+                return Err(EIO);
+            }
+            spins = spins.wrapping_add(1);
+            if spins % 64 != 0 {
+                core::hint::spin_loop();
+                continue;
+            }
+            verbs::yield_cpu();
+            let waited = verbs::now_ms() - start;
+            if !flushing && waited > OP_TIMEOUT_MS {
+                // Flush the request so the page is no longer DMA target.
+                c.mark_dead("an RDMA transfer timed out");
+                // SAFETY: live QP.
+                unsafe { verbs::set_error(qp) };
+                flushing = true;
+            } else if waited > 2 * OP_TIMEOUT_MS {
+                pr_err!("queue {}: flushed transfer never completed\n", self.index);
+                return Err(EIO);
+            }
+        }
+    }
+
+    /// Starts reading remote `addr` into the request's page; completes in
+    /// softirq. On `Err` nothing was started.
+    pub(crate) fn read_async(&self, remote_addr: u64, req: AsyncLoad) -> core::result::Result<(), (Error, AsyncLoad)> {
+        let c = self.ctrl();
+        let (qp, dev, lkey) = match (self.qp(), self.device(), c.pd.get()) {
+            (Ok(qp), Ok(dev), Some(pd)) => (qp, dev, pd.local_dma_lkey()),
+            _ => return Err((errno::not_connected(), req)),
+        };
+        if self.inflight.fetch_add(1, Ordering::AcqRel) >= ASYNC_LIMIT {
+            self.inflight.fetch_sub(1, Ordering::AcqRel);
+            return Err((EBUSY, req));
+        }
+        let unwind = |e: Error, req: AsyncLoad| {
+            self.inflight.fetch_sub(1, Ordering::AcqRel);
+            Err((e, req))
+        };
+        let dma = match DmaMapping::new(dev, req.page(), false) {
+            Ok(dma) => dma,
+            Err(e) => return unwind(e, req),
+        };
+        let ctx = AsyncRead {
+            cqe: bindings::ib_cqe { done: Some(async_read_done) },
+            queue: self,
+            dma,
+            page: req.page(),
+        };
+        let ctx = match KBox::new(ctx, GFP_NOWAIT | __GFP_NOWARN) {
+            Ok(ctx) => KBox::into_raw(ctx),
+            Err(_) => return unwind(ENOMEM, req),
+        };
+        // The completion may run as soon as the post is made: from here the
+        // request belongs to `ctx`.
+        let page = req.into_page();
+        // SAFETY: `ctx` was just leaked and is only reclaimed by the
+        // completion (after a successful post) or below (after a failed one).
+        let posted = unsafe {
+            let t = PageTransfer { dma: &(*ctx).dma, lkey, remote_addr, rkey: c.rkey(), write: false };
+            verbs::post(qp, &t, core::ptr::addr_of_mut!((*ctx).cqe))
+        };
+        if let Err(e) = posted {
+            // SAFETY: the post failed, so no completion will reclaim `ctx`,
+            // and the request was not completed.
+            drop(unsafe { KBox::from_raw(ctx) });
+            // SAFETY: as above; the request is taken back once.
+            return unwind(e, unsafe { AsyncLoad::from_page(page) });
+        }
+        Ok(())
+    }
+
+    pub(crate) fn disconnect(&self) {
+        if let Some(id) = self.id.get() {
+            id.disconnect();
+        }
+    }
+
+    /// Releases the queue's QP, id and CQ.
+    ///
+    /// # Safety
+    ///
+    /// No data-path call may be running or start on this queue.
+    pub(crate) unsafe fn destroy(&self) {
+        // SAFETY: exclusive by the caller's guarantee. Destroying the id
+        // waits for its event handler, which may use `self`.
+        if let Some(id) = unsafe { self.id.take() } {
+            id.destroy();
+        }
+        // SAFETY: as above; the QP using the CQ is gone.
+        if let Some(cq) = unsafe { self.cq.take() } {
+            cq.free();
+        }
+    }
+}
+
+/// State of one asynchronous read, reached from its `ib_cqe`.
+#[repr(C)]
+struct AsyncRead {
+    cqe: bindings::ib_cqe, // first: the completion hands us a pointer to it
+    queue: *const Queue,
+    dma: DmaMapping,
+    /// The request's page; its completion is owed by this context.
+    page: PageRef,
+}
+
+unsafe extern "C" fn async_read_done(_cq: *mut bindings::ib_cq, wc: *mut bindings::ib_wc) {
+    // SAFETY: `wr_cqe` is the first field of an `AsyncRead` leaked by
+    // `read_async`; each completion is delivered once.
+    let ctx = unsafe { KBox::from_raw((*wc).__bindgen_anon_1.wr_cqe as *mut AsyncRead) };
+    // SAFETY: `wc` is valid during the callback.
+    let status = unsafe { (*wc).status };
+    // SAFETY: the queue outlives its requests (destroy waits for none in flight).
+    let q = unsafe { &*ctx.queue };
+    let page = ctx.page;
+    drop(ctx); // unmap before the page is handed back
+    let result = if status == bindings::ib_wc_status_IB_WC_SUCCESS {
+        Ok(())
+    } else {
+        if status != bindings::ib_wc_status_IB_WC_WR_FLUSH_ERR {
+            q.ctrl().mark_dead("an RDMA read failed");
+        }
+        Err(EIO)
+    };
+    q.ctrl().count_load(result.is_ok());
+    // SAFETY: `read_async` gave the request to this context, and this is
+    // its only completion.
+    unsafe { AsyncLoad::from_page(page) }.complete(result);
+    q.inflight.fetch_sub(1, Ordering::AcqRel);
+}
+
+unsafe extern "C" fn cm_handler(id: *mut bindings::rdma_cm_id, ev: *mut bindings::rdma_cm_event) -> c_int {
+    // SAFETY: called by the CM with its live id and event.
+    let (id, ev) = unsafe { (HandlerId::new(id), Event::new(ev)) };
+    // SAFETY: the id's context is its queue, which outlives the id.
+    let q = unsafe { &*(id.context() as *const Queue) };
+    q.on_event(id, ev);
+    // Never ask the CM to destroy the id: `destroy` does that.
+    0
+}

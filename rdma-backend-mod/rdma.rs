@@ -1,0 +1,169 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! fastswap_rdma.ko: a Fastswap backend that keeps pages in far memory.
+//!
+//!     insmod fastswap_rdma.ko sport=50000 sip=<server> cip=<client> nq=<cpus>
+//!
+//! Connects three queue pairs per CPU to farmem-server (synchronous reads
+//! polled by the faulting CPU, asynchronous reads completed in softirq,
+//! writes), learns the client's region from the accept, and stores page
+//! `slot` at region offset `slot * 4096` with one-sided RDMA.
+
+use core::sync::atomic::Ordering::Relaxed;
+use kernel::prelude::*;
+
+// Shared with the other backend; not every item is used here.
+#[allow(dead_code)]
+#[path = "../kmod-support/backend.rs"]
+mod backend;
+mod ctrl;
+mod errno;
+mod once_slot;
+// Shared with the other backend; not every item is used here.
+#[allow(dead_code)]
+#[path = "../kmod-support/page.rs"]
+mod page;
+mod protocol;
+mod queue;
+// Shared with the other backend; not every item is used here.
+#[allow(dead_code)]
+#[path = "../kmod-support/size.rs"]
+mod size;
+mod verbs;
+
+use backend::{AsyncLoad, Backend, Registration, Stats};
+use ctrl::Ctrl;
+use page::PageRef;
+use verbs::Endpoint;
+
+module! {
+    type: FastswapRdma,
+    name: "fastswap_rdma",
+    author: "Fastswap developers",
+    description: "Fastswap backend keeping swapped-out pages in far memory over RDMA",
+    license: "GPL",
+}
+
+extern "C" {
+    // The module parameters, declared in params.c.
+    static fastswap_rdma_sport: kernel::ffi::c_int;
+    static fastswap_rdma_sip: *const kernel::ffi::c_char;
+    static fastswap_rdma_cip: *const kernel::ffi::c_char;
+    static fastswap_rdma_nq: kernel::ffi::c_int;
+}
+
+struct Params {
+    server: Endpoint,
+    client: Endpoint,
+    nq: u32,
+}
+
+fn address_param(name: &str, raw: *const kernel::ffi::c_char, what: &str) -> Result<Endpoint> {
+    let text = size::param_str(raw).unwrap_or("");
+    if text.is_empty() {
+        pr_err!("missing {}=: give {}\n", name, what);
+        return Err(EINVAL);
+    }
+    Endpoint::parse(text, 0).ok_or_else(|| {
+        pr_err!("invalid {}=\"{}\": expected {} (an IPv4 address)\n", name, text, what);
+        EINVAL
+    })
+}
+
+fn params() -> Result<Params> {
+    // SAFETY: 0444 parameters, set before init and never changed.
+    let (sport, sip, cip, nq) =
+        unsafe { (fastswap_rdma_sport, fastswap_rdma_sip, fastswap_rdma_cip, fastswap_rdma_nq) };
+    let mut server = address_param("sip", sip, "the far memory server's address")?;
+    let client = address_param("cip", cip, "this machine's address on the RDMA network")?;
+    if !(1..=65535).contains(&sport) {
+        pr_err!("invalid sport={}: expected the port farmem-server listens on (1-65535)\n", sport);
+        return Err(EINVAL);
+    }
+    server.port = sport as u16;
+    let cpus = verbs::online_cpus();
+    let nq = match nq {
+        0 => cpus,
+        n if n > 0 && n as u32 <= cpus => n as u32,
+        n => {
+            pr_err!("invalid nq={}: expected 1 to {} (the online CPUs)\n", n, cpus);
+            return Err(EINVAL);
+        }
+    };
+    Ok(Params { server, client, nq })
+}
+
+struct RdmaBackend {
+    ctrl: KBox<Ctrl>,
+}
+
+impl Backend for RdmaBackend {
+    const NAME: &'static CStr = kernel::c_str!("rdma");
+
+    fn nr_slots(&self) -> u64 {
+        self.ctrl.nr_slots()
+    }
+
+    fn store(&self, slot: u64, page: PageRef) -> Result {
+        self.ctrl.store(slot, page)
+    }
+
+    fn load(&self, slot: u64, page: PageRef) -> Result {
+        self.ctrl.load(slot, page)
+    }
+
+    fn load_async(&self, slot: u64, req: AsyncLoad) -> core::result::Result<(), (Error, AsyncLoad)> {
+        self.ctrl.load_async(slot, req)
+    }
+
+    fn invalidate(&self, slot: u64) {
+        self.ctrl.invalidate(slot);
+    }
+
+    fn stats(&self) -> Stats {
+        let s = &self.ctrl.stats;
+        let pages = s.pages.load(Relaxed);
+        Stats {
+            stores: s.stores.load(Relaxed),
+            loads: s.loads.load(Relaxed),
+            failed_stores: s.failed_stores.load(Relaxed),
+            failed_loads: s.failed_loads.load(Relaxed),
+            invalidates: s.invalidates.load(Relaxed),
+            pages,
+            bytes: pages * u64::from(verbs::PAGE_BYTES),
+        }
+    }
+}
+
+impl Drop for RdmaBackend {
+    fn drop(&mut self) {
+        self.ctrl.shutdown();
+    }
+}
+
+struct FastswapRdma {
+    _reg: Registration<RdmaBackend>,
+}
+
+impl kernel::Module for FastswapRdma {
+    fn init(module: &'static ThisModule) -> Result<Self> {
+        let p = params()?;
+        pr_info!("connecting to {} from {} with {} queues\n", p.server, p.client, p.nq * 3);
+        let ctrl = Ctrl::connect(p.server, p.client, p.nq)?;
+        let region = ctrl.region();
+        pr_info!(
+            "ctrl is ready for reqs: {} MiB of far memory at {} ({} queues)\n",
+            region.size >> 20,
+            p.server,
+            p.nq * 3
+        );
+        let reg = Registration::new(RdmaBackend { ctrl }, module)?;
+        Ok(Self { _reg: reg })
+    }
+}
+
+impl Drop for FastswapRdma {
+    fn drop(&mut self) {
+        pr_info!("disconnected from the far memory server\n");
+    }
+}
