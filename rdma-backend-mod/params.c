@@ -10,7 +10,7 @@
 int fastswap_rdma_sport;
 char *fastswap_rdma_sip;
 char *fastswap_rdma_cip;
-int fastswap_rdma_nq;
+int fastswap_rdma_nq = -1; /* -1: not given, use every online CPU */
 
 module_param_named(sport, fastswap_rdma_sport, int, 0444);
 MODULE_PARM_DESC(sport, "Port farmem-server listens on (required)");

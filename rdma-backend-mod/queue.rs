@@ -18,9 +18,9 @@ use kernel::prelude::*;
 use kernel::sync::Mutex;
 use kernel::types::Opaque;
 
-const RESOLVE_TIMEOUT_MS: u32 = 2000;
+const RESOLVE_TIMEOUT_MS: u32 = 5000;
 /// Bound on one queue's whole connect sequence.
-pub(crate) const CONNECT_TIMEOUT_MS: u32 = 6000;
+pub(crate) const CONNECT_TIMEOUT_MS: u32 = 12000;
 /// A page transfer that takes longer than this means the link is gone.
 const OP_TIMEOUT_MS: i64 = 4000;
 /// Work requests a queue may have outstanding.

@@ -83,7 +83,7 @@ fn params() -> Result<Params> {
     server.port = sport as u16;
     let cpus = verbs::online_cpus();
     let nq = match nq {
-        0 => cpus,
+        -1 => cpus,
         n if n > 0 && n as u32 <= cpus => n as u32,
         n => {
             pr_err!("invalid nq={}: expected 1 to {} (the online CPUs)\n", n, cpus);

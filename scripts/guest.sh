@@ -6,23 +6,72 @@ qemu_accel() {
     if [ "${FASTSWAP_KVM:-0}" = 1 ] && [ -w /dev/kvm ]; then echo "-accel kvm -cpu host"; else echo "-accel tcg -cpu max"; fi
 }
 
-# run_guest SCENARIO LOG [TIMEOUT_S]: boots one guest that runs
+# run_guest SCENARIO LOG [TIMEOUT_S] [NET]: boots one guest that runs
 # /tests/SCENARIO.sh, with a fresh 512 MiB virtio swap disk; output to LOG.
+# NET is "none" or the options of a QEMU socket netdev for the RDMA testbed.
 run_guest() {
-    local scenario=$1 logf=$2 timeout_s=${3:-900}
-    local disk
+    local scenario=$1 logf=$2 timeout_s=${3:-900} net=${4:-none} mac=${5:-52:54:00:12:34:02}
+    local disk nic=(-nic none)
     disk=$(mktemp "$OUT/swap.XXXXXX.img")
     truncate -s 512M "$disk"
+    if [ "$net" != none ]; then
+        nic=(-netdev "socket,id=n0,$net" -device "virtio-net-pci,netdev=n0,mac=$mac")
+    fi
     # shellcheck disable=SC2046
     timeout --foreground -k 5 "$timeout_s" qemu-system-x86_64 $(qemu_accel) \
-        -m 1024 -smp 2 -nographic -no-reboot \
+        -m "${GUEST_MEM:-1024}" -smp 2 -nographic -no-reboot \
         -kernel "$BZIMAGE" -initrd "$OUT/initramfs.cpio.gz" \
-        -append "console=ttyS0 panic=-1 fstest=$scenario ${BENCH_APPEND:-}" \
+        -append "console=ttyS0 panic=-1 fstest=$scenario fswatchdog=$((timeout_s - 30)) ${GUEST_APPEND:-}" \
         -drive file="$disk",if=virtio,format=raw,cache=unsafe \
-        -nic none </dev/null >"$logf" 2>&1
+        "${nic[@]}" </dev/null >"$logf" 2>&1
     local rc=$?
     rm -f "$disk"
     return $rc
+}
+
+# run_rdma_pair SCENARIO CLIENT_LOG SERVER_LOG [TIMEOUT_S]: boots a far
+# memory server guest, waits for farmem-server to listen, then boots the
+# client guest running SCENARIO. The two guests are joined by QEMU's unicast
+# UDP socket backend on 127.0.0.1: each sends its frames to the other's
+# port, with no connection to set up (the stream backend's listen/connect
+# handshake proved racy). A client line "FSTEST-KILL-SERVER" makes the
+# harness kill the server guest (failure tests).
+run_rdma_pair() {
+    local scenario=$1 clog=$2 slog=$3 timeout_s=${4:-900}
+    local port=$((20000 + RANDOM % 20000)) spid i
+    rm -f "$clog" "$slog" # never read an earlier run's log
+    local snet="udp=127.0.0.1:$((port + 1)),localaddr=127.0.0.1:$port"
+    local cnet="udp=127.0.0.1:$port,localaddr=127.0.0.1:$((port + 1))"
+    # The server pins one region per client: 256 MiB each, 1.5 GiB of RAM.
+    GUEST_MEM=1536 GUEST_APPEND="farmem_size=${FARMEM_SIZE:-256M}" \
+        run_guest farmem-server "$slog" "$timeout_s" "$snet" 52:54:00:12:34:01 &
+    spid=$!
+    for ((i = 0; i < 240; i++)); do
+        grep -q "listening on port" "$slog" 2>/dev/null && break
+        kill -0 $spid 2>/dev/null || break
+        sleep 0.5
+    done
+    if ! grep -q "listening on port" "$slog" 2>/dev/null; then
+        kill $spid 2>/dev/null; wait $spid 2>/dev/null
+        echo "FSTEST-RESULT $scenario FAIL (farmem-server did not start)" >>"$clog"
+        return 1
+    fi
+    ( # Kill the server when the client asks for it.
+        while kill -0 $spid 2>/dev/null; do
+            if grep -q "^FSTEST-KILL-SERVER" "$clog" 2>/dev/null; then
+                pkill -KILL -f "localaddr=127.0.0.1:$port" 2>/dev/null
+                break
+            fi
+            sleep 0.5
+        done
+    ) &
+    local watcher=$!
+    run_guest "$scenario" "$clog" "$timeout_s" "$cnet" || true
+    sleep 2 # let the server log the disconnects
+    pkill -TERM -f "localaddr=127.0.0.1:$port" 2>/dev/null
+    kill $watcher 2>/dev/null
+    wait $spid $watcher 2>/dev/null
+    return 0
 }
 
 # Kernel messages that mean a test failed whatever the scenario printed.
@@ -33,6 +82,10 @@ guest_verdict() {
     local scenario=$1 logf=$2
     if grep -Eq "$KERNEL_TROUBLE" "$logf"; then
         echo "kernel reported trouble: $(grep -Em1 "$KERNEL_TROUBLE" "$logf")"
+        return 1
+    fi
+    if grep -q "^FSTEST-WATCHDOG" "$logf"; then
+        echo "hung: $(grep -m1 '^FSTEST-WATCHDOG' "$logf")"
         return 1
     fi
     grep -q "^FSTEST-RESULT $scenario PASS" "$logf" && return 0

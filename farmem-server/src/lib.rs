@@ -5,6 +5,7 @@
 //! protection domain, and the accept tells it where (address, rkey, size).
 //! The client then reads and writes pages with one-sided RDMA.
 
+pub mod client;
 pub mod clients;
 pub mod protocol;
 pub mod server;

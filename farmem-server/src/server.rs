@@ -143,27 +143,10 @@ impl Server {
             Err(status) => return reject(id, status, "unknown client"),
         };
         let size = self.region_size;
+        let client_id = req.client_id;
         let admitted = self
             .clients
-            .admit(&req, || match Region::new(&id, size as usize) {
-                Ok(r) => {
-                    println!(
-                        "client {:016x}: registered {} MiB region ({} queues)",
-                        req.client_id,
-                        size >> 20,
-                        req.queue_count
-                    );
-                    Some(r)
-                }
-                Err(e) => {
-                    eprintln!(
-                        "error: client {:016x}: cannot register {} MiB: {e}",
-                        req.client_id,
-                        size >> 20
-                    );
-                    None
-                }
-            });
+            .admit(&req, || new_region(&id, client_id, size, req.queue_count));
         let region = match admitted {
             Ok(r) => r,
             Err(status) => return reject(id, status, &format!("client {:016x}", req.client_id)),
@@ -213,6 +196,49 @@ impl Server {
                 "client {client_id:016x}: all queues gone, freed {} MiB region",
                 region.size() >> 20
             );
+        }
+    }
+}
+
+/// Memory kept free beside the regions, for the server and the kernel.
+const RESERVE: u64 = 64 << 20;
+
+/// MemAvailable from /proc/meminfo, in bytes.
+fn available_memory() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib << 10)
+}
+
+/// Registers a client's region, or logs why not. Registration pins the
+/// whole region, so a region that does not fit is refused up front rather
+/// than letting the OOM killer end the server and every client with it.
+fn new_region(id: &CmId, client_id: u64, size: u64, queues: u16) -> Option<Region> {
+    if let Some(avail) = available_memory() {
+        if avail < size + RESERVE {
+            eprintln!(
+                "error: client {client_id:016x}: a {} MiB region does not fit ({} MiB available)",
+                size >> 20,
+                avail >> 20
+            );
+            return None;
+        }
+    }
+    match Region::new(id, size as usize) {
+        Ok(r) => {
+            println!(
+                "client {client_id:016x}: registered {} MiB region ({queues} queues)",
+                size >> 20
+            );
+            Some(r)
+        }
+        Err(e) => {
+            eprintln!(
+                "error: client {client_id:016x}: cannot register {} MiB: {e}",
+                size >> 20
+            );
+            None
         }
     }
 }

@@ -32,3 +32,45 @@ cgroup() {
 }
 # in_cgroup COMMAND...: run COMMAND inside the work cgroup.
 in_cgroup() { sh -c 'echo $$ > '$CG'/cgroup.procs && exec "$@"' sh "$@"; }
+
+# The two-guest RDMA testbed: TEST-NET-1 addresses on a QEMU socket network
+# that only exists between the two guests.
+SERVER_IP=192.0.2.1
+CLIENT_IP=192.0.2.2
+PORT=50000
+
+# rdma_up ADDR: bring up eth0 with ADDR and Soft-RoCE (rxe0) on top of it.
+rdma_up() {
+    # A jumbo MTU lets rxe carry a whole page in one packet (RDMA MTU 4096).
+    ip link set eth0 mtu 9000 && ip link set eth0 up && ip addr add "$1/24" dev eth0 || fail "network setup"
+    # crc32_generic is requested by name from rxe; load it up front.
+    for m in crc32_generic ib_core ib_uverbs iw_cm ib_cm rdma_cm rdma_ucm rdma_rxe; do
+        modprobe $m || fail "modprobe $m"
+    done
+    rdma link add rxe0 type rxe netdev eth0 || fail "rdma link add rxe0"
+}
+
+# The server guest must answer plain IP first (this also warms ARP).
+server_reachable() {
+    for i in $(seq 30); do
+        ping -c 1 -W 1 $SERVER_IP >/dev/null 2>&1 && return 0
+    done
+    fail "server guest $SERVER_IP does not answer ping ($(grep eth0 /proc/net/dev))"
+}
+
+load_rdma() {
+    server_reachable
+    insmod $MOD/fastswap_rdma.ko sport=$PORT sip=$SERVER_IP cip=$CLIENT_IP nq=2 "$@" || fail "insmod fastswap_rdma.ko"
+    dmesg_has "ctrl is ready for reqs" || fail "no 'ctrl is ready for reqs' in dmesg"
+    insmod $MOD/fastswap.ko || fail "insmod fastswap.ko"
+}
+
+# Seconds since boot, for bounding how long an error takes.
+uptime_s() { cut -d. -f1 /proc/uptime; }
+
+# progress SECONDS: print the backend's counters every SECONDS (background).
+progress() {
+    while sleep "$1"; do
+        echo "progress: $(tr '\n' ' ' < /sys/kernel/debug/fastswap/backend)"
+    done &
+}

@@ -1,0 +1,42 @@
+# Bad parameters, an unreachable server, nothing listening, and malformed
+# connect requests: each a clear error in bounded time; the server keeps
+# serving the next good client.
+# server-log: rejected connection from unknown client: not a fastswap client (bad magic)
+. /tests/lib.sh
+rdma_up $CLIENT_IP
+swap_on
+R="insmod $MOD/fastswap_rdma.ko"
+refuse "sip=abc" $R sport=$PORT sip=abc cip=$CLIENT_IP
+dmesg_has 'invalid sip="abc"' || fail "no message for sip=abc"
+refuse "missing sip" $R sport=$PORT cip=$CLIENT_IP
+dmesg_has "missing sip=" || fail "no message for a missing sip"
+refuse "sport=0" $R sport=0 sip=$SERVER_IP cip=$CLIENT_IP
+dmesg_has "invalid sport=0" || fail "no message for sport=0"
+refuse "nq=0" $R sport=$PORT sip=$SERVER_IP cip=$CLIENT_IP nq=0
+refuse "nq=99" $R sport=$PORT sip=$SERVER_IP cip=$CLIENT_IP nq=99
+dmesg_has "invalid nq=99: expected 1 to 2" || fail "no message for nq=99"
+ok "bad parameters rejected with a message"
+
+t0=$(uptime_s)
+refuse "unreachable server" $R sport=$PORT sip=192.0.2.99 cip=$CLIENT_IP
+t=$(( $(uptime_s) - t0 ))
+[ $t -le 30 ] || fail "unreachable server took ${t}s to fail"
+dmesg | grep -E "cannot resolve 192.0.2.99|192.0.2.99:$PORT unreachable|timed out" | tail -2
+ok "unreachable server fails in ${t}s"
+
+t0=$(uptime_s)
+refuse "nothing listening" $R sport=$((PORT + 1)) sip=$SERVER_IP cip=$CLIENT_IP
+t=$(( $(uptime_s) - t0 ))
+[ $t -le 30 ] || fail "nothing listening took ${t}s to fail"
+dmesg_has "refused the connection" || fail "no message for nothing listening"
+ok "nothing listening fails in ${t}s"
+
+for kind in bad-magic bad-version short bad-queue; do
+    expect "server rejects a $kind connect request" farmem-probe reject $SERVER_IP $PORT $kind
+done
+
+load_rdma
+ok "server still serves a good client after the malformed requests"
+cgroup memory.max 16M
+expect "workload verifies" in_cgroup $W verify --size 32M
+refuse "rmmod fastswap_rdma while fastswap uses it" rmmod fastswap_rdma

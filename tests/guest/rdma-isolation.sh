@@ -1,0 +1,15 @@
+# Several clients on one server: the kernel client verifies its data while
+# two userspace clients each use their own region, and one using the
+# other's address and key gets a remote access error.
+# server-log: client 00000000000a11ce: registered
+# server-log: client 0000000000000b0b: registered
+. /tests/lib.sh
+rdma_up $CLIENT_IP
+swap_on
+load_rdma
+cgroup memory.max 24M
+in_cgroup $W verify --size 48M &
+pid=$!
+expect "userspace clients are isolated from each other" farmem-probe isolation $SERVER_IP $PORT
+expect "kernel client's data verifies alongside them" wait $pid
+[ "$(fs succ_stores)" -gt 0 ] || fail "the kernel client swapped nothing out"

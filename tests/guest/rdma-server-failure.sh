@@ -1,0 +1,26 @@
+# The server dies while it holds pages: the client stays up, a process that
+# faults on a lost page gets SIGBUS, and new swap-outs go to the swap device.
+. /tests/lib.sh
+rdma_up $CLIENT_IP
+swap_on
+load_rdma
+cgroup memory.max 24M
+in_cgroup $W verify --size 48M --pause-file /tmp/go &
+pid=$!
+while ! ls /tmp/go.ready.* >/dev/null 2>&1; do sleep 1; done
+[ "$(backend pages)" -gt 0 ] || fail "no page is held in far memory"
+ok "far memory holds $(backend pages) pages; killing the server"
+echo "FSTEST-KILL-SERVER"
+sleep 8
+touch /tmp/go
+wait $pid
+rc=$?
+[ $rc -eq 135 ] || fail "the process with lost pages exited with $rc, expected SIGBUS (135)"
+ok "process faulting on a lost page got SIGBUS"
+dmesg_has "far memory server $SERVER_IP:$PORT" || fail "no message about the lost server"
+disk0=$(disk_writes)
+expect "new workload verifies with the server gone" in_cgroup $W verify --size 48M
+disk=$(( $(disk_writes) - disk0 ))
+[ "$(fs failed_stores)" -gt 0 ] || fail "no store was refused after the server died"
+[ "$disk" -gt 0 ] || fail "refused pages did not reach the swap device"
+ok "new swap-outs went to the swap device ($disk sectors)"

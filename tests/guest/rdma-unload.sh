@@ -1,0 +1,23 @@
+# swapoff brings every page back from far memory intact; both modules then
+# unload and the server frees this client's region.
+# server-log: all queues gone, freed 256 MiB region
+. /tests/lib.sh
+rdma_up $CLIENT_IP
+swap_on
+load_rdma
+cgroup memory.max 24M
+in_cgroup $W verify --size 48M --pause-file /tmp/go &
+pid=$!
+while ! ls /tmp/go.ready.* >/dev/null 2>&1; do sleep 1; done
+held=$(backend pages)
+[ "$held" -gt 0 ] || fail "no page is held in far memory"
+ok "far memory holds $held pages"
+echo max > $CG/memory.max
+expect "swapoff brings every page back" swapoff /dev/vda
+[ "$(backend pages)" -eq 0 ] || fail "far memory still holds $(backend pages) pages"
+touch /tmp/go
+expect "data intact after swapoff" wait $pid
+expect "rmmod fastswap" rmmod fastswap
+expect "rmmod fastswap_rdma" rmmod fastswap_rdma
+dmesg_has "disconnected from the far memory server" || fail "no disconnect message"
+sleep 3 # let the server see the disconnects
