@@ -44,7 +44,7 @@ run_rdma_pair() {
     local cnet="udp=127.0.0.1:$port,localaddr=127.0.0.1:$((port + 1))"
     # The server pins one region per client: 256 MiB each, 1.5 GiB of RAM.
     GUEST_MEM=1536 GUEST_APPEND="farmem_size=${FARMEM_SIZE:-256M}" \
-        run_guest farmem-server "$slog" "$timeout_s" "$snet" 52:54:00:12:34:01 &
+        run_guest farmem-server "$slog" "$timeout_s" "$snet" 52:54:00:12:34:01 2>/dev/null &
     spid=$!
     for ((i = 0; i < 240; i++)); do
         grep -q "listening on port" "$slog" 2>/dev/null && break
@@ -66,7 +66,7 @@ run_rdma_pair() {
         done
     ) &
     local watcher=$!
-    run_guest "$scenario" "$clog" "$timeout_s" "$cnet" || true
+    GUEST_APPEND=${BENCH_APPEND:-} run_guest "$scenario" "$clog" "$timeout_s" "$cnet" || true
     sleep 2 # let the server log the disconnects
     pkill -TERM -f "localaddr=127.0.0.1:$port" 2>/dev/null
     kill $watcher 2>/dev/null

@@ -7,6 +7,7 @@ KTARBALL=/usr/src/linux-source-6.12.tar.xz
 BINDGEN=$CACHE/bindgen/bin/bindgen
 RUSTC_KERNEL=/usr/bin/rustc
 OUT=$ROOT/build                 # per-checkout products: modules, initramfs, logs
+SERVER_IP=192.0.2.1   # the testbed guests, see tests/guest/lib.sh
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
