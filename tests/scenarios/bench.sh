@@ -7,10 +7,11 @@ SIZE=$(sed -n 's/.*bench_size=\([^ ]*\).*/\1/p' /proc/cmdline)
 ROUNDS=$(sed -n 's/.*bench_rounds=\([^ ]*\).*/\1/p' /proc/cmdline)
 run() {
     for i in $(seq "${ROUNDS:-3}"); do
-        echo "BENCH $($W faultlat --size "${SIZE:-16M}" --seed "$i" --backend "$1")" || fail "$1"
+        echo "BENCH $(in_cgroup $W faultlat --size "${SIZE:-16M}" --seed "$i" --backend "$1" --reclaim $CG/memory.reclaim)" || fail "$1"
     done
 }
 rdma_up $CLIENT_IP
+cgroup memory.max max
 
 # Disk and zram first: frontswap serves every swap area once registered.
 swap_on
