@@ -315,6 +315,16 @@ impl Queue {
     ///
     /// No data-path call may be running or start on this queue.
     pub(crate) unsafe fn destroy(&self) {
+        // Readahead completions still in flight reference this queue; the
+        // disconnect above flushes them, so this wait is short.
+        let start = verbs::now_ms();
+        while self.inflight.load(Ordering::Acquire) != 0 {
+            if verbs::now_ms() - start > OP_TIMEOUT_MS {
+                pr_err!("queue {}: {} reads still in flight at teardown\n", self.index, self.inflight.load(Ordering::Acquire));
+                break;
+            }
+            verbs::yield_cpu();
+        }
         // SAFETY: exclusive by the caller's guarantee. Destroying the id
         // waits for its event handler, which may use `self`.
         if let Some(id) = unsafe { self.id.take() } {

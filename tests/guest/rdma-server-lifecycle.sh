@@ -1,0 +1,29 @@
+# farmem-server itself: refuses impossible options, keeps serving as
+# clients come and go, frees each client's region, and shuts down cleanly
+# on SIGTERM. Runs a second server inside this guest (Soft-RoCE loopback).
+. /tests/lib.sh
+rdma_up $CLIENT_IP
+P=50001
+refuse "--size beyond this machine's memory" farmem-server $P --size 999T
+refuse "--size that is not whole pages" farmem-server $P --size 1000
+refuse "port 0" farmem-server 0
+ok "impossible options refused"
+
+farmem-server $P --size 16M --bind $CLIENT_IP > /tmp/srv.log 2>&1 &
+srv=$!
+for i in $(seq 30); do grep -q "listening on port $P" /tmp/srv.log && break; sleep 1; done
+grep -q "listening on port $P" /tmp/srv.log || fail "local farmem-server did not start: $(cat /tmp/srv.log)"
+expect "two clients come and go" farmem-probe isolation $CLIENT_IP $P
+expect "a malformed request is rejected" farmem-probe reject $CLIENT_IP $P bad-magic
+expect "two more clients after that" farmem-probe isolation $CLIENT_IP $P
+sleep 2
+freed=$(grep -c "all queues gone, freed 16 MiB region" /tmp/srv.log)
+[ "$freed" -eq 4 ] || fail "expected 4 regions freed, saw $freed: $(cat /tmp/srv.log)"
+ok "each client's region was freed when it disconnected"
+kill -TERM $srv
+wait $srv
+rc=$?
+cat /tmp/srv.log
+[ $rc -eq 0 ] || fail "farmem-server exited with $rc on SIGTERM"
+grep -q "shutting down" /tmp/srv.log || fail "no shutdown message"
+ok "SIGTERM: clean shutdown"
