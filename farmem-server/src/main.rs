@@ -104,3 +104,48 @@ async fn shutdown_signal() {
         _ => std::future::pending().await,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn port_is_positional_like_rmserver() {
+        let cli = Cli::try_parse_from(["farmem-server", "50000"]).expect("parses");
+        assert_eq!(cli.port, 50000);
+        assert_eq!(cli.size, Size(4 << 30));
+        assert_eq!(cli.bind, Ipv4Addr::UNSPECIFIED);
+    }
+
+    #[test]
+    fn options() {
+        let cli = Cli::try_parse_from([
+            "farmem-server",
+            "7000",
+            "--size",
+            "512M",
+            "--bind",
+            "192.0.2.1",
+        ])
+        .expect("parses");
+        assert_eq!(cli.size, Size(512 << 20));
+        assert_eq!(cli.bind, Ipv4Addr::new(192, 0, 2, 1));
+    }
+
+    #[test]
+    fn rejects_bad_arguments() {
+        for args in [
+            vec!["farmem-server"],
+            vec!["farmem-server", "70000"],
+            vec!["farmem-server", "50000", "--size", "lots"],
+            vec!["farmem-server", "50000", "--bind", "example"],
+        ] {
+            assert!(Cli::try_parse_from(&args).is_err(), "{args:?}");
+        }
+    }
+
+    #[test]
+    fn refuses_more_than_the_machine_has() {
+        assert!(check_size(u64::MAX / 2).is_err());
+    }
+}

@@ -74,3 +74,15 @@ progress() {
         echo "progress: $(tr '\n' ' ' < /sys/kernel/debug/fastswap/backend)"
     done &
 }
+
+# paused_workload SIZE: start a verifying workload in the work cgroup that
+# fills SIZE and then waits for /tmp/go before checking; returns once its
+# data is written (and so partly swapped out). Its pid is in $pid.
+paused_workload() {
+    in_cgroup $W verify --size "$1" --pause-file /tmp/go &
+    pid=$!
+    while ! ls /tmp/go.ready.* >/dev/null 2>&1; do
+        kill -0 $pid 2>/dev/null || fail "workload exited before pausing"
+        sleep 1
+    done
+}

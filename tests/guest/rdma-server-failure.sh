@@ -5,9 +5,7 @@ rdma_up $CLIENT_IP
 swap_on
 load_rdma
 cgroup memory.max 24M
-in_cgroup $W verify --size 48M --pause-file /tmp/go &
-pid=$!
-while ! ls /tmp/go.ready.* >/dev/null 2>&1; do sleep 1; done
+paused_workload 48M
 [ "$(backend pages)" -gt 0 ] || fail "no page is held in far memory"
 ok "far memory holds $(backend pages) pages; killing the server"
 echo "FSTEST-KILL-SERVER"

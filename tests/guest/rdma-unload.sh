@@ -6,9 +6,7 @@ rdma_up $CLIENT_IP
 swap_on
 load_rdma
 cgroup memory.max 24M
-in_cgroup $W verify --size 48M --pause-file /tmp/go &
-pid=$!
-while ! ls /tmp/go.ready.* >/dev/null 2>&1; do sleep 1; done
+paused_workload 48M
 held=$(backend pages)
 [ "$held" -gt 0 ] || fail "no page is held in far memory"
 ok "far memory holds $held pages"

@@ -4,9 +4,7 @@
 swap_on
 load_dram
 cgroup memory.max 64M
-in_cgroup $W verify --size 160M --pause-file /tmp/go &
-pid=$!
-while ! ls /tmp/go.ready.* >/dev/null 2>&1; do sleep 1; done
+paused_workload 160M
 held=$(fs curr_pages)
 [ "$held" -gt 0 ] || fail "no page is held by the backend"
 ok "backend holds $held pages ($(backend pages) in the pool)"
