@@ -24,7 +24,7 @@ mod page_pool;
 #[path = "../kmod-support/size.rs"]
 mod size;
 
-use backend::{AsyncLoad, Backend, Registration, Stats};
+use backend::{AsyncLoad, Backend, Counters, Registration, Stats};
 use page::{OwnedPage, PageRef};
 use page_pool::PagePool;
 
@@ -48,11 +48,7 @@ struct DramBackend {
     pool: PagePool,
     capacity: u64,
     held: AtomicU64,
-    stores: AtomicU64,
-    loads: AtomicU64,
-    failed_stores: AtomicU64,
-    failed_loads: AtomicU64,
-    invalidates: AtomicU64,
+    counters: Counters,
 }
 
 impl DramBackend {
@@ -95,19 +91,13 @@ impl Backend for DramBackend {
 
     fn store(&self, slot: u64, page: PageRef) -> Result {
         let r = self.try_store(slot, page);
-        match r {
-            Ok(()) => self.stores.fetch_add(1, Relaxed),
-            Err(_) => self.failed_stores.fetch_add(1, Relaxed),
-        };
+        self.counters.store(r.is_ok());
         r
     }
 
     fn load(&self, slot: u64, page: PageRef) -> Result {
         let r = self.pool.with(slot, |copy| page.copy_from(copy.page())).ok_or(ENOENT);
-        match r {
-            Ok(()) => self.loads.fetch_add(1, Relaxed),
-            Err(_) => self.failed_loads.fetch_add(1, Relaxed),
-        };
+        self.counters.load(r.is_ok());
         r
     }
 
@@ -121,21 +111,13 @@ impl Backend for DramBackend {
     fn invalidate(&self, slot: u64) {
         if self.pool.remove(slot).is_some() {
             self.held.fetch_sub(1, Relaxed);
-            self.invalidates.fetch_add(1, Relaxed);
+            self.counters.invalidate();
         }
     }
 
     fn stats(&self) -> Stats {
         let pages = self.held.load(Relaxed);
-        Stats {
-            stores: self.stores.load(Relaxed),
-            loads: self.loads.load(Relaxed),
-            failed_stores: self.failed_stores.load(Relaxed),
-            failed_loads: self.failed_loads.load(Relaxed),
-            invalidates: self.invalidates.load(Relaxed),
-            pages,
-            bytes: pages * (PAGE_SIZE as u64 + NODE_BYTES_PER_PAGE),
-        }
+        self.counters.stats(pages, pages * (PAGE_SIZE as u64 + NODE_BYTES_PER_PAGE))
     }
 }
 
@@ -166,11 +148,7 @@ impl kernel::Module for FastswapDram {
             pool: PagePool::new()?,
             capacity,
             held: AtomicU64::new(0),
-            stores: AtomicU64::new(0),
-            loads: AtomicU64::new(0),
-            failed_stores: AtomicU64::new(0),
-            failed_loads: AtomicU64::new(0),
-            invalidates: AtomicU64::new(0),
+            counters: Counters::default(),
         };
         let reg = Registration::new(backend, module)?;
         pr_info!("DRAM backend ready: capacity {} MiB, allocated on demand\n", capacity * PAGE_SIZE as u64 >> 20);

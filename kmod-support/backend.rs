@@ -12,6 +12,7 @@ use kernel::error::{from_result, to_result};
 use kernel::ffi::{c_int, c_void};
 use kernel::prelude::*;
 use kernel::types::Opaque;
+use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 /// Counters reported in /sys/kernel/debug/fastswap/backend.
 #[derive(Default)]
@@ -23,6 +24,42 @@ pub(crate) struct Stats {
     pub(crate) invalidates: u64,
     pub(crate) pages: u64,
     pub(crate) bytes: u64,
+}
+
+/// The event counts every backend keeps; pages held are the backend's own.
+#[derive(Default)]
+pub(crate) struct Counters {
+    stores: AtomicU64,
+    loads: AtomicU64,
+    failed_stores: AtomicU64,
+    failed_loads: AtomicU64,
+    invalidates: AtomicU64,
+}
+
+impl Counters {
+    pub(crate) fn store(&self, ok: bool) {
+        if ok { &self.stores } else { &self.failed_stores }.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn load(&self, ok: bool) {
+        if ok { &self.loads } else { &self.failed_loads }.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn invalidate(&self) {
+        self.invalidates.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn stats(&self, pages: u64, bytes: u64) -> Stats {
+        Stats {
+            stores: self.stores.load(Relaxed),
+            loads: self.loads.load(Relaxed),
+            failed_stores: self.failed_stores.load(Relaxed),
+            failed_loads: self.failed_loads.load(Relaxed),
+            invalidates: self.invalidates.load(Relaxed),
+            pages,
+            bytes,
+        }
+    }
 }
 
 /// An asynchronous load in flight: must be completed exactly once.

@@ -3,7 +3,7 @@
 //! The connection to one far memory server: three queues per CPU, the
 //! shared protection domain, the remote region, and whether it still works.
 
-use crate::backend::AsyncLoad;
+use crate::backend::{AsyncLoad, Counters};
 use crate::errno;
 use crate::once_slot::OnceSlot;
 use crate::page::PageRef;
@@ -24,16 +24,8 @@ pub(crate) struct Ctrl {
     /// One bit per remote slot that holds a page, for the statistics.
     held: OnceSlot<KVVec<AtomicU64>>,
     dead: AtomicBool,
-    pub(crate) stats: Counters,
-}
-
-#[derive(Default)]
-pub(crate) struct Counters {
-    pub(crate) stores: AtomicU64,
-    pub(crate) loads: AtomicU64,
-    pub(crate) failed_stores: AtomicU64,
-    pub(crate) failed_loads: AtomicU64,
-    pub(crate) invalidates: AtomicU64,
+    pub(crate) counters: Counters,
+    /// Slots set in `held`.
     pub(crate) pages: AtomicU64,
 }
 
@@ -52,7 +44,8 @@ impl Ctrl {
                 region: OnceSlot::new(),
                 held: OnceSlot::new(),
                 dead: AtomicBool::new(false),
-                stats: Counters::default(),
+                counters: Counters::default(),
+                pages: AtomicU64::new(0),
             },
             GFP_KERNEL,
         )?;
@@ -142,9 +135,8 @@ impl Ctrl {
         // Migrating after reading the CPU is harmless: queues serialise
         // their own use.
         let cpu = verbs::this_cpu();
-        let base = (cpu % self.nq) * 3;
-        let offset = ROLES.iter().position(|r| *r == role).unwrap_or(0) as u32;
-        self.queues.get((base + offset) as usize).map(|q| &**q).ok_or(EINVAL)
+        let index = (cpu % self.nq) * 3 + role as u32;
+        self.queues.get(index as usize).map(|q| &**q).ok_or(EINVAL)
     }
 
     fn remote_addr(&self, slot: u64) -> Result<u64> {
@@ -164,17 +156,10 @@ impl Ctrl {
 
     pub(crate) fn store(&self, slot: u64, page: PageRef) -> Result {
         let r = self.remote_addr(slot).and_then(|a| self.queue(Role::Write)?.transfer_sync(a, page, true));
-        match r {
-            Ok(()) => {
-                self.stats.stores.fetch_add(1, Relaxed);
-                if self.set_held(slot, true) {
-                    self.stats.pages.fetch_add(1, Relaxed);
-                }
-            }
-            Err(_) => {
-                self.stats.failed_stores.fetch_add(1, Relaxed);
-            }
+        if r.is_ok() && self.set_held(slot, true) {
+            self.pages.fetch_add(1, Relaxed);
         }
+        self.counters.store(r.is_ok());
         r
     }
 
@@ -196,19 +181,15 @@ impl Ctrl {
     }
 
     pub(crate) fn count_load(&self, ok: bool) {
-        if ok {
-            self.stats.loads.fetch_add(1, Relaxed);
-        } else {
-            self.stats.failed_loads.fetch_add(1, Relaxed);
-        }
+        self.counters.load(ok);
     }
 
     pub(crate) fn invalidate(&self, slot: u64) {
         // Nothing to do remotely: the slot is simply overwritten later.
         if self.set_held(slot, false) {
-            self.stats.pages.fetch_sub(1, Relaxed);
+            self.pages.fetch_sub(1, Relaxed);
         }
-        self.stats.invalidates.fetch_add(1, Relaxed);
+        self.counters.invalidate();
     }
 
     /// Disconnects every queue and frees the RDMA resources.

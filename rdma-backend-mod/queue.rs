@@ -31,14 +31,15 @@ const ASYNC_LIMIT: u32 = DEPTH - 8;
 /// Outstanding RDMA reads we ask the server to accept.
 const READ_DEPTH: u8 = 16;
 
+/// A queue's job; the value is its position among a CPU's three queues.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Role {
     /// Reads of faulting pages, polled by the faulting CPU.
-    SyncRead,
+    SyncRead = 0,
     /// Readahead reads, completed in softirq.
-    AsyncRead,
+    AsyncRead = 1,
     /// Page writes (swap-out), polled by the reclaiming CPU.
-    Write,
+    Write = 2,
 }
 
 pub(crate) const ROLES: [Role; 3] = [Role::SyncRead, Role::AsyncRead, Role::Write];

@@ -121,17 +121,8 @@ impl Backend for RdmaBackend {
     }
 
     fn stats(&self) -> Stats {
-        let s = &self.ctrl.stats;
-        let pages = s.pages.load(Relaxed);
-        Stats {
-            stores: s.stores.load(Relaxed),
-            loads: s.loads.load(Relaxed),
-            failed_stores: s.failed_stores.load(Relaxed),
-            failed_loads: s.failed_loads.load(Relaxed),
-            invalidates: s.invalidates.load(Relaxed),
-            pages,
-            bytes: pages * u64::from(verbs::PAGE_BYTES),
-        }
+        let pages = self.ctrl.pages.load(Relaxed);
+        self.ctrl.counters.stats(pages, pages * u64::from(verbs::PAGE_BYTES))
     }
 }
 
