@@ -3,12 +3,23 @@
 //! verify: fill memory with a deterministic pattern and check every byte
 //!     after it has been through swap (optionally in several processes, and
 //!     optionally pausing between fill and check).
-//! faultlat: fill a region, evict it with MADV_PAGEOUT, touch every page in
-//!     random order, and print the swap-in fault latency as JSON.
+//! faultlat: fill a region, evict it, touch every page (random or
+//!     sequential order, one or more threads), and print the swap-out rate
+//!     and the swap-in fault latency distribution as JSON.
+//! app: one of the benchmark applications (quicksort, kvstore, bfs); prints
+//!     the run time of its compute phase as JSON after checking its result.
 
+mod bfs;
+mod faultlat;
+mod json;
+mod kvstore;
+mod limit;
 mod pattern;
 mod region;
+mod rng;
+mod sort;
 
+use json::{valid_tag, JsonLine};
 use region::{Region, PAGE};
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -21,6 +32,7 @@ enum Error {
     Io(&'static str, std::io::Error),
     Corrupt { offset: usize, words: usize },
     Child(String),
+    Wrong(String),
 }
 
 impl fmt::Display for Error {
@@ -35,13 +47,17 @@ impl fmt::Display for Error {
                 )
             }
             Error::Child(m) => write!(f, "worker failed: {m}"),
+            Error::Wrong(m) => write!(f, "wrong result: {m}"),
         }
     }
 }
 
 const USAGE: &str =
     "fastswap-workload verify --size SIZE [--procs N] [--seed S] [--passes P] [--pause-file PATH]
-       fastswap-workload faultlat --size SIZE [--backend NAME] [--reclaim CGROUP/memory.reclaim]";
+       fastswap-workload faultlat --size SIZE [--order random|seq] [--threads N] [--reclaim CGROUP/memory.reclaim] [--tag K=V]...
+       fastswap-workload app quicksort|kvstore|bfs --size SIZE [--ops N] [--seed S] [--limit CGROUP:BYTES] [--tag K=V]...
+  --limit runs the compute phase with the cgroup's memory.high at BYTES.
+  --tag adds a string field to the JSON line (for example backend=zram).";
 
 struct Args {
     size: usize,
@@ -49,8 +65,12 @@ struct Args {
     seed: u64,
     passes: usize,
     pause: Option<PathBuf>,
-    backend: String,
     reclaim: Option<PathBuf>,
+    sequential: bool,
+    threads: usize,
+    ops: Option<u64>,
+    limit: Option<limit::Limit>,
+    tags: Vec<(String, String)>,
 }
 
 fn parse_size(s: &str) -> Result<usize, Error> {
@@ -74,8 +94,12 @@ fn parse_args(rest: &[String]) -> Result<Args, Error> {
         seed: 1,
         passes: 1,
         pause: None,
-        backend: "unknown".into(),
         reclaim: None,
+        sequential: false,
+        threads: 1,
+        ops: None,
+        limit: None,
+        tags: Vec::new(),
     };
     let mut it = rest.iter();
     while let Some(flag) = it.next() {
@@ -94,12 +118,35 @@ fn parse_args(rest: &[String]) -> Result<Args, Error> {
             "--seed" => a.seed = num(val()?)?,
             "--passes" => a.passes = num(val()?)? as usize,
             "--pause-file" => a.pause = Some(PathBuf::from(val()?)),
-            "--backend" => a.backend = val()?,
             "--reclaim" => a.reclaim = Some(PathBuf::from(val()?)),
+            "--order" => {
+                a.sequential = match val()?.as_str() {
+                    "seq" => true,
+                    "random" => false,
+                    o => return Err(Error::Usage(format!("bad order {o:?}"))),
+                }
+            }
+            "--threads" => a.threads = num(val()?)? as usize,
+            "--ops" => a.ops = Some(num(val()?)?),
+            "--limit" => {
+                let v = val()?;
+                a.limit =
+                    Some(limit::Limit::parse(&v).ok_or_else(|| {
+                        Error::Usage(format!("bad limit {v:?} (want CGROUP:BYTES)"))
+                    })?);
+            }
+            "--tag" => {
+                let t = val()?;
+                let (k, v) = t
+                    .split_once('=')
+                    .filter(|(k, v)| valid_tag(k) && valid_tag(v))
+                    .ok_or_else(|| Error::Usage(format!("bad tag {t:?}")))?;
+                a.tags.push((k.into(), v.into()));
+            }
             other => return Err(Error::Usage(format!("unknown flag {other}"))),
         }
     }
-    if a.size == 0 || a.procs == 0 || a.passes == 0 {
+    if a.size == 0 || a.procs == 0 || a.passes == 0 || a.threads == 0 {
         return Err(Error::Usage(USAGE.into()));
     }
     Ok(a)
@@ -181,48 +228,17 @@ fn verify(a: &Args) -> Result<(), Error> {
     Ok(())
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
-
 fn faultlat(a: &Args) -> Result<(), Error> {
+    let cgroup = a.reclaim.as_deref().and_then(Path::parent);
+    let n = a.size.div_ceil(PAGE);
+    let order = faultlat::order(n, a.seed, a.sequential);
+    let base = faultlat::base_usage(cgroup);
     let mut r = Region::new(a.size).map_err(|e| Error::Io("mmap", e))?;
     pattern::fill(r.words_mut(), a.seed);
-    r.page_out()
-        .map_err(|e| Error::Io("madvise(MADV_PAGEOUT)", e))?;
-    // A block device writes back asynchronously, so its pages linger in the
-    // swap cache; proactive reclaim of our cgroup frees them once written,
-    // so every backend is measured on real swap-ins (see major_faults).
-    if let Some(reclaim) = &a.reclaim {
-        for _ in 0..5 {
-            std::thread::sleep(Duration::from_millis(200));
-            // EAGAIN just means less was reclaimable than asked for.
-            let _ = std::fs::write(reclaim, format!("{}", a.size * 2));
-        }
-    }
-    // A fixed shuffle of the pages, so readahead rarely hides the fault.
-    let n = r.pages();
-    let mut order: Vec<usize> = (0..n).collect();
-    let mut x = a.seed | 1;
-    for i in (1..n).rev() {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        order.swap(i, (x % (i as u64 + 1)) as usize);
-    }
+    let out_secs =
+        faultlat::swap_out(&r, cgroup, base).map_err(|e| Error::Io("madvise(MADV_PAGEOUT)", e))?;
     let majors_before = region::major_faults();
-    let mut lat = Vec::with_capacity(n);
-    let start = Instant::now();
-    for &p in &order {
-        let t = Instant::now();
-        std::hint::black_box(r.touch(p));
-        lat.push(t.elapsed().as_secs_f64() * 1e6);
-    }
-    let total = start.elapsed().as_secs_f64();
+    let (lat, secs) = faultlat::touch_all(&r, &order, a.threads);
     let majors = region::major_faults() - majors_before;
     if let Some((first, words)) = pattern::check(r.words(), a.seed) {
         return Err(Error::Corrupt {
@@ -230,16 +246,78 @@ fn faultlat(a: &Args) -> Result<(), Error> {
             words,
         });
     }
-    lat.sort_by(f64::total_cmp);
-    println!(
-        "{{\"backend\":\"{}\",\"pages\":{},\"major_faults\":{},\"swapin_p50_us\":{:.2},\"swapin_p99_us\":{:.2},\"faults_per_s\":{:.0}}}",
-        a.backend,
-        n,
-        majors,
-        percentile(&lat, 0.50),
-        percentile(&lat, 0.99),
-        n as f64 / total
-    );
+    let q = |p| faultlat::quantile(&lat, p);
+    let cdf: Vec<f64> = faultlat::cdf_points().into_iter().map(q).collect();
+    let line = JsonLine::new()
+        .tags(&a.tags)
+        .str("order", if a.sequential { "seq" } else { "random" })
+        .num("threads", a.threads as f64)
+        .num("pages", n as f64)
+        .num("major_faults", majors as f64)
+        .num("swapin_p50_us", q(0.50))
+        .num("swapin_p99_us", q(0.99))
+        .num("swapin_p999_us", q(0.999))
+        .num("faults_per_s", n as f64 / secs)
+        .num("swapout_pages_per_s", n as f64 / out_secs)
+        .list("cdf_us", &cdf)
+        .finish();
+    println!("{line}");
+    Ok(())
+}
+
+/// Runs `compute` under the local-memory limit (if any); returns its
+/// result, its run time in seconds and the major faults it took.
+fn limited<T>(a: &Args, compute: impl FnOnce() -> T) -> Result<(T, f64, u64), Error> {
+    if let Some(l) = &a.limit {
+        l.apply()
+            .map_err(|e| Error::Io("setting the memory limit", e))?;
+    }
+    let majors = region::major_faults();
+    let start = Instant::now();
+    let out = compute();
+    let secs = start.elapsed().as_secs_f64();
+    let majors = region::major_faults() - majors;
+    if let Some(l) = &a.limit {
+        l.lift()
+            .map_err(|e| Error::Io("lifting the memory limit", e))?;
+    }
+    Ok((out, secs, majors))
+}
+
+/// Runs one application: prepare, compute (timed, under the limit), check.
+fn app(name: &str, a: &Args) -> Result<(), Error> {
+    let (secs, majors, detail) = match name {
+        "quicksort" => {
+            let (mut v, sig) = sort::prepare(a.size / 8, a.seed);
+            let ((), secs, majors) = limited(a, || sort::run(&mut v))?;
+            let o = sort::check(&v, sig).map_err(Error::Wrong)?;
+            (secs, majors, ("elements", o.elements as f64))
+        }
+        "kvstore" => {
+            let s = kvstore::Store::prepare(a.size, a.seed);
+            let ops = a.ops.unwrap_or(s.items());
+            let (o, secs, majors) = limited(a, || s.run(ops, a.seed))?;
+            let o = o.map_err(Error::Wrong)?;
+            (secs, majors, ("lookups", o.lookups as f64))
+        }
+        "bfs" => {
+            const DEGREE: usize = 16;
+            let g = bfs::Graph::prepare(a.size / bfs::bytes_per_vertex(DEGREE), DEGREE, a.seed);
+            let (t, secs, majors) = limited(a, || g.bfs(0))?;
+            let o = g.check(0, &t).map_err(Error::Wrong)?;
+            (secs, majors, ("reached", o.reached as f64))
+        }
+        other => return Err(Error::Usage(format!("unknown app {other:?}\n{USAGE}"))),
+    };
+    let line = JsonLine::new()
+        .tags(&a.tags)
+        .str("workload", name)
+        .num("size_mib", (a.size >> 20) as f64)
+        .num("seconds", secs)
+        .num(detail.0, detail.1)
+        .num("major_faults", majors as f64)
+        .finish();
+    println!("{line}");
     Ok(())
 }
 
@@ -248,6 +326,10 @@ fn main() -> ExitCode {
     let result = match argv.get(1).map(String::as_str) {
         Some("verify") => parse_args(&argv[2..]).and_then(|a| verify(&a)),
         Some("faultlat") => parse_args(&argv[2..]).and_then(|a| faultlat(&a)),
+        Some("app") => match argv.get(2) {
+            Some(name) => parse_args(&argv[3..]).and_then(|a| app(name, &a)),
+            None => Err(Error::Usage(USAGE.into())),
+        },
         _ => Err(Error::Usage(USAGE.into())),
     };
     match result {

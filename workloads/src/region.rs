@@ -9,6 +9,10 @@ pub struct Region {
     len: usize,
 }
 
+// SAFETY: the region is plain memory; threads share it only through
+// `touch` (a volatile read) while nobody holds `words_mut`.
+unsafe impl Sync for Region {}
+
 impl Region {
     pub fn new(bytes: usize) -> io::Result<Self> {
         let len = bytes.div_ceil(PAGE) * PAGE;
