@@ -43,7 +43,7 @@ run_rdma_pair() {
     local snet="udp=127.0.0.1:$((port + 1)),localaddr=127.0.0.1:$port"
     local cnet="udp=127.0.0.1:$port,localaddr=127.0.0.1:$((port + 1))"
     # The server pins one region per client: 256 MiB each, 1.5 GiB of RAM.
-    GUEST_MEM=1536 GUEST_APPEND="farmem_size=${FARMEM_SIZE:-256M}" \
+    GUEST_MEM=1536 GUEST_APPEND="farmem_size=${FARMEM_SIZE:-256M} ${SERVER_APPEND:-}" \
         run_guest farmem-server "$slog" "$timeout_s" "$snet" 52:54:00:12:34:01 2>/dev/null &
     spid=$!
     for ((i = 0; i < 240; i++)); do
