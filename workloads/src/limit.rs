@@ -2,9 +2,13 @@
 //!
 //! The application is prepared with no limit, then the cgroup's memory.high
 //! is lowered to the local share (the write reclaims down to it, so the
-//! coldest pages start out in swap), with a hard memory.max 1/8 above so
-//! usage stays bounded if reclaim falls behind. The limit is lifted again
-//! before the result is checked, so only the compute phase pays for swap.
+//! coldest pages start out in swap). memory.high is the limit reclaim
+//! offload acts on: a task over it reclaims (or, with offload, has the
+//! offload CPU reclaim) on its way back to user space, and is throttled if
+//! that falls behind. memory.max stays unset, so a small working set is
+//! never OOM-killed for its fixed overhead (binary, page tables). The limit
+//! is lifted again before the result is checked, so only the compute phase
+//! pays for swap.
 
 use std::path::{Path, PathBuf};
 
@@ -29,16 +33,10 @@ impl Limit {
     }
 
     pub fn apply(&self) -> std::io::Result<()> {
-        write(&self.cgroup, "memory.high", &self.high.to_string())?;
-        write(
-            &self.cgroup,
-            "memory.max",
-            &(self.high + self.high / 8).to_string(),
-        )
+        write(&self.cgroup, "memory.high", &self.high.to_string())
     }
 
     pub fn lift(&self) -> std::io::Result<()> {
-        write(&self.cgroup, "memory.max", "max")?;
         write(&self.cgroup, "memory.high", "max")
     }
 }
