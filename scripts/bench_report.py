@@ -87,8 +87,11 @@ class Results:
                         s = self.app_seconds(b, a, ratio, off)
                         if s != s:  # no such run
                             continue
+                        rounds = sum(1 for r in self.apps if r["backend"] == b
+                                     and r["workload"] == a and float(r["local_ratio"]) == ratio
+                                     and r.get("offload", "off") == off)
                         common = {"backend": b, "workload": a, "local_ratio": ratio,
-                                  "offload": off}
+                                  "offload": off, "rounds": rounds}
                         rec.append({**common, "metric": "run_s", "value": round(s, 3)})
                         rec.append({**common, "metric": "slowdown",
                                     "value": round(s / self.base[a], 3)})
