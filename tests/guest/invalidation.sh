@@ -14,7 +14,10 @@ echo "after exit: frontswap curr_pages=$(fs curr_pages) invalidates=$(fs invalid
 [ "$(backend bytes)" -eq 0 ] || fail "backend still uses $(backend bytes) bytes"
 [ "$(fs invalidates)" -gt 0 ] || fail "no page was invalidated"
 free1=$(awk '/MemFree/ { print $2 }' /proc/meminfo)
-# The pool's pages went back to the kernel: free memory is within 16 MiB of
-# where it started.
-[ $((free0 - free1)) -lt 16384 ] || fail "free memory dropped by $((free0 - free1)) KiB"
-ok "all pages released and freed"
+# The pool's pages went back to the kernel: free memory is within 64 MiB of
+# where it started. The pool held over 128 MiB at its peak (192 MiB through
+# a 64 MiB cgroup), so a leak of half of it fails; smaller drifts of
+# MemFree (per-CPU page lists, slab, page cache) have reached 36 MiB here.
+drop=$((free0 - free1))
+[ $drop -lt 65536 ] || fail "free memory dropped by $drop KiB"
+ok "all pages released and freed (free memory moved by $((drop / 1024)) MiB)"
