@@ -17,9 +17,8 @@ emit() { echo "BENCH $1"; }
 
 # fresh_cgroup: a new work cgroup with no limit (memory.peak starts at 0).
 fresh_cgroup() {
-    echo +memory > /sys/fs/cgroup/cgroup.subtree_control
     rmdir $CG 2>/dev/null
-    mkdir -p $CG || fail "mkdir $CG"
+    cgroup memory.high max
 }
 
 # app NAME ARGS...: one application run pinned to CPU 0 (CPU 1 is the
