@@ -6,16 +6,23 @@
 //! faultlat: fill a region, evict it, touch every page (random or
 //!     sequential order, one or more threads), and print the swap-out rate
 //!     and the swap-in fault latency distribution as JSON.
+//! rewrite: pages flip between compressible and incompressible data from
+//!     pass to pass, each read back and checked before it is rewritten
+//!     (catches a stale copy left in zswap or the backend).
+//! forkcheck: fill, fork, and check copy-on-write over swapped pages from
+//!     both sides.
 //! app: one of the benchmark applications (quicksort, kvstore, bfs); prints
 //!     the run time of its compute phase as JSON after checking its result.
 
 mod bfs;
 mod faultlat;
+mod forkcheck;
 mod json;
 mod kvstore;
 mod limit;
 mod pattern;
 mod region;
+mod rewrite;
 mod rng;
 mod sort;
 
@@ -54,6 +61,8 @@ impl fmt::Display for Error {
 
 const USAGE: &str =
     "fastswap-workload verify --size SIZE [--procs N] [--seed S] [--passes P] [--pause-file PATH]
+       fastswap-workload rewrite --size SIZE [--passes P] [--seed S]
+       fastswap-workload forkcheck --size SIZE [--seed S]
        fastswap-workload faultlat --size SIZE [--order random|seq] [--threads N] [--reclaim CGROUP/memory.reclaim] [--tag K=V]...
        fastswap-workload app quicksort|kvstore|bfs --size SIZE [--ops N] [--seed S] [--limit CGROUP:BYTES] [--tag K=V]...
   --limit runs the compute phase with the cgroup's memory.high at BYTES.
@@ -228,6 +237,45 @@ fn verify(a: &Args) -> Result<(), Error> {
     Ok(())
 }
 
+/// Rewrite passes (see rewrite.rs); fails on any page that does not hold the
+/// previous pass's data, and says how many hold an older pass's.
+fn rewrite(a: &Args) -> Result<(), Error> {
+    let start = Instant::now();
+    let mut r = Region::new(a.size).map_err(|e| Error::Io("mmap", e))?;
+    let passes = a.passes.max(2) as u64;
+    let report = |pass: u64, t: rewrite::Tally| -> Result<(), Error> {
+        if t.is_clean() {
+            return Ok(());
+        }
+        Err(Error::Wrong(format!(
+            "pass {pass}: {} pages hold an older pass's data, {} other pages are wrong; first: page {:?}",
+            t.stale, t.garbage, t.first
+        )))
+    };
+    for pass in 0..passes {
+        report(pass, rewrite::pass(r.words_mut(), a.seed, pass))?;
+    }
+    report(passes, rewrite::check_all(r.words(), a.seed, passes - 1))?;
+    println!(
+        "rewrite: {} MiB, {passes} passes: every page read back the previous pass's data ({:.1}s)",
+        a.size >> 20,
+        start.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// Fill, fork, and check copy-on-write from both sides.
+fn forkcheck(a: &Args) -> Result<(), Error> {
+    let mut r = Region::new(a.size).map_err(|e| Error::Io("mmap", e))?;
+    pattern::fill(r.words_mut(), a.seed);
+    forkcheck::run(&mut r, a.seed).map_err(Error::Wrong)?;
+    println!(
+        "forkcheck: {} MiB shared copy-on-write: parent and child each read their own data",
+        a.size >> 20
+    );
+    Ok(())
+}
+
 fn faultlat(a: &Args) -> Result<(), Error> {
     let cgroup = a.reclaim.as_deref().and_then(Path::parent);
     let n = a.size.div_ceil(PAGE);
@@ -325,6 +373,8 @@ fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().collect();
     let result = match argv.get(1).map(String::as_str) {
         Some("verify") => parse_args(&argv[2..]).and_then(|a| verify(&a)),
+        Some("rewrite") => parse_args(&argv[2..]).and_then(|a| rewrite(&a)),
+        Some("forkcheck") => parse_args(&argv[2..]).and_then(|a| forkcheck(&a)),
         Some("faultlat") => parse_args(&argv[2..]).and_then(|a| faultlat(&a)),
         Some("app") => match argv.get(2) {
             Some(name) => parse_args(&argv[3..]).and_then(|a| app(name, &a)),

@@ -1,0 +1,18 @@
+# zswap in front of fastswap: pages flip between compressible (zswap keeps
+# them) and incompressible (zswap rejects them, fastswap stores them) from
+# pass to pass, and each is read back before it is rewritten, so a swap slot
+# moves between the two; zswap's tiny pool keeps writing entries back to the
+# swap device. Not one page may come back holding an older pass's data.
+. /tests/lib.sh
+swap_on
+load_dram
+echo 1 > /sys/module/zswap/parameters/max_pool_percent || fail "zswap max_pool_percent"
+echo Y > /sys/module/zswap/parameters/enabled || fail "enable zswap"
+cgroup memory.max 48M
+expect "every page reads back its previous pass with zswap in front" \
+    in_cgroup $W rewrite --size 128M --passes 6
+zs() { cat /sys/kernel/debug/zswap/$1; }
+echo "zswap: stored_pages=$(zs stored_pages) written_back_pages=$(zs written_back_pages) reject_compress_poor=$(zs reject_compress_poor); fastswap: stores=$(fs succ_stores) loads=$(fs loads)"
+[ "$(zs written_back_pages)" -gt 0 ] || fail "zswap wrote nothing back to the swap device (the test needs it)"
+[ "$(fs succ_stores)" -gt 0 ] || fail "fastswap stored nothing behind zswap"
+ok "zswap and fastswap both took pages, zswap wrote back $(zs written_back_pages)"
