@@ -6,12 +6,14 @@
 . /tests/lib.sh
 swap_on
 load_dram
+echo lz4 > /sys/module/zswap/parameters/compressor || fail "zswap compressor lz4"
 echo 1 > /sys/module/zswap/parameters/max_pool_percent || fail "zswap max_pool_percent"
 echo Y > /sys/module/zswap/parameters/enabled || fail "enable zswap"
 cgroup memory.max 48M
 expect "every page reads back its previous pass with zswap in front" \
     in_cgroup $W rewrite --size 128M --passes 6
 zs() { cat /sys/kernel/debug/zswap/$1; }
+for f in /sys/module/zswap/parameters/* /sys/kernel/debug/zswap/*; do echo "$f: $(cat $f)"; done
 echo "zswap: stored_pages=$(zs stored_pages) written_back_pages=$(zs written_back_pages) reject_compress_poor=$(zs reject_compress_poor); fastswap: stores=$(fs succ_stores) loads=$(fs loads)"
 [ "$(zs written_back_pages)" -gt 0 ] || fail "zswap wrote nothing back to the swap device (the test needs it)"
 [ "$(fs succ_stores)" -gt 0 ] || fail "fastswap stored nothing behind zswap"

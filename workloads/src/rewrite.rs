@@ -13,18 +13,19 @@ fn pass_seed(seed: u64, pass: u64) -> u64 {
     pattern::word(seed, pass.wrapping_add(0x0051_57A9))
 }
 
-/// Pass `pass`'s data for page `page`: one word repeated (compresses to a
-/// few bytes, but is never zero) or the full pseudo-random pattern.
+/// Pass `pass`'s data for page `page`: pseudo-random words, and on
+/// compressible turns the second half of the page one repeated non-zero
+/// word, so it compresses to about half a page (big enough that a small
+/// zswap pool fills and writes back to the swap device).
 pub fn fill_page(words: &mut [u64], seed: u64, pass: u64, page: u64) {
     let s = pass_seed(seed, pass);
+    for (i, w) in words.iter_mut().enumerate() {
+        *w = pattern::word(s, page * WORDS_PER_PAGE as u64 + i as u64);
+    }
     if (pass + page).is_multiple_of(2) {
-        let w = pattern::word(s, page) | 1;
-        words.fill(w);
-        words[0] = page;
-    } else {
-        for (i, w) in words.iter_mut().enumerate() {
-            *w = pattern::word(s, page * WORDS_PER_PAGE as u64 + i as u64);
-        }
+        let half = WORDS_PER_PAGE / 2;
+        let w = words[0] | 1;
+        words[half..].fill(w);
     }
 }
 
@@ -118,8 +119,9 @@ mod tests {
         fill_page(&mut b, 1, 1, 4);
         assert_ne!(a, b);
         // Pass 0 of an even page is the compressible one, pass 1 is not.
-        assert!(a[1..].iter().all(|&w| w == a[1] && w != 0));
-        assert!(b[1..].windows(2).any(|w| w[0] != w[1]));
+        let half = WORDS_PER_PAGE / 2;
+        assert!(a[half..].iter().all(|&w| w == a[half] && w != 0));
+        assert!(b[half..].windows(2).any(|w| w[0] != w[1]));
     }
 
     #[test]
