@@ -125,10 +125,20 @@ struct FastswapDram {
     reg: Registration<DramBackend>,
 }
 
-fn capacity_param() -> Result<u64> {
+/// Default capacity, as a share of RAM: zswap's default pool limit. The
+/// pool holds pages taken out of memory, so a pool near the size of RAM
+/// would free nothing under global pressure.
+const DEFAULT_PERCENT_OF_RAM: u64 = 20;
+
+/// The pool's capacity in pages, and whether it is the default.
+fn capacity_param() -> Result<(u64, bool)> {
     // SAFETY: a 0444 charp parameter, set before init and never changed.
     let raw = unsafe { fastswap_dram_size };
     let text = size::param_str(raw).unwrap_or("");
+    if text.is_empty() {
+        let bytes = page::total_ram_bytes() / 100 * DEFAULT_PERCENT_OF_RAM;
+        return Ok(((bytes / PAGE_SIZE as u64).max(1), true));
+    }
     let bytes = size::parse_size(text).ok_or_else(|| {
         pr_err!("invalid size=\"{}\": expected bytes with an optional K, M, G or T suffix\n", text);
         EINVAL
@@ -138,12 +148,12 @@ fn capacity_param() -> Result<u64> {
         pr_err!("invalid size=\"{}\": must hold at least one page\n", text);
         return Err(EINVAL);
     }
-    Ok(pages)
+    Ok((pages, false))
 }
 
 impl kernel::Module for FastswapDram {
     fn init(module: &'static ThisModule) -> Result<Self> {
-        let capacity = capacity_param()?;
+        let (capacity, default) = capacity_param()?;
         let backend = DramBackend {
             pool: PagePool::new()?,
             capacity,
@@ -151,7 +161,16 @@ impl kernel::Module for FastswapDram {
             counters: Counters::default(),
         };
         let reg = Registration::new(backend, module)?;
-        pr_info!("DRAM backend ready: capacity {} MiB, allocated on demand\n", capacity * PAGE_SIZE as u64 >> 20);
+        let mib = capacity * PAGE_SIZE as u64 >> 20;
+        if default {
+            pr_info!(
+                "DRAM backend ready: capacity {} MiB (default: {}% of RAM; set size= to change), allocated on demand\n",
+                mib,
+                DEFAULT_PERCENT_OF_RAM
+            );
+        } else {
+            pr_info!("DRAM backend ready: capacity {} MiB, allocated on demand\n", mib);
+        }
         Ok(Self { reg })
     }
 }

@@ -6,6 +6,6 @@
 #include <linux/module.h>
 #include <linux/moduleparam.h>
 
-char *fastswap_dram_size = "32G";
+char *fastswap_dram_size = "";
 module_param_named(size, fastswap_dram_size, charp, 0444);
-MODULE_PARM_DESC(size, "Capacity: bytes with an optional K/M/G/T suffix (default 32G). Memory is allocated only as pages are stored.");
+MODULE_PARM_DESC(size, "Capacity: bytes with an optional K/M/G/T suffix (default: 20% of RAM). Memory is allocated only as pages are stored.");

@@ -44,6 +44,13 @@ impl PageRef {
     }
 }
 
+/// Bytes of RAM the kernel manages (what `MemTotal` shows).
+pub(crate) fn total_ram_bytes() -> u64 {
+    // SAFETY: reads a counter; no preconditions.
+    let pages = unsafe { bindings::totalram_pages() };
+    pages as u64 * PAGE_SIZE as u64
+}
+
 /// A page we allocated and must free.
 ///
 /// # Invariants
@@ -52,10 +59,15 @@ impl PageRef {
 pub(crate) struct OwnedPage(PageRef);
 
 impl OwnedPage {
-    /// Allocates a page without entering reclaim deeply: we are called from
-    /// reclaim, and a failure only sends the page to the swap device.
+    /// Allocates a page from inside reclaim: no deep reclaim of its own, and
+    /// never from the emergency reserves (stores run under PF_MEMALLOC, and a
+    /// page taken from the reserves to hold a swapped-out page frees
+    /// nothing). A failure only sends the page to the swap device.
     pub(crate) fn alloc_for_reclaim() -> Option<Self> {
-        let gfp = bindings::GFP_NOIO | bindings::__GFP_NORETRY | bindings::__GFP_NOWARN;
+        let gfp = bindings::GFP_NOIO
+            | bindings::__GFP_NORETRY
+            | bindings::__GFP_NOWARN
+            | bindings::__GFP_NOMEMALLOC;
         // SAFETY: plain order-0 allocation.
         let page = unsafe { bindings::alloc_pages(gfp, 0) };
         if page.is_null() {
