@@ -57,6 +57,7 @@ disk=$(( $(disk_writes) - disk0 ))
 [ "$disk" -gt 0 ] || fail "refused pages did not reach the swap device"
 ok "new swap-outs went to the swap device ($disk sectors)"
 
+dmesg_has "unaccounted" && fail "readahead reads outlived the drain"
 expect "rmmod fastswap" rmmod fastswap
 expect "rmmod fastswap_rdma" rmmod fastswap_rdma
 dmesg_has "disconnected from the far memory server" || fail "no unload message"
