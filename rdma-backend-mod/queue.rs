@@ -9,14 +9,13 @@ use crate::errno;
 use crate::once_slot::OnceSlot;
 use crate::page::PageRef;
 use crate::protocol;
-use crate::verbs::{self, CmId, Cq, DmaMapping, Event, HandlerId, PageTransfer, Pd, Polling};
+use crate::verbs::{self, CmId, Completion, Cq, DmaMapping, Event, HandlerId, PageTransfer, Pd, Polling};
 use core::sync::atomic::{AtomicI32, AtomicU32, Ordering};
 use kernel::bindings;
 use kernel::ffi::{c_int, c_void};
 use kernel::new_mutex;
 use kernel::prelude::*;
 use kernel::sync::Mutex;
-use kernel::types::Opaque;
 
 const RESOLVE_TIMEOUT_MS: u32 = 5000;
 /// Bound on one queue's whole connect sequence.
@@ -54,7 +53,7 @@ pub(crate) struct Queue {
     op_lock: Mutex<()>,
     /// Completed by the CM handler when connecting succeeds or fails.
     #[pin]
-    connected: Opaque<bindings::completion>,
+    connected: Completion,
     status: AtomicI32,
     id: OnceSlot<CmId>,
     cq: OnceSlot<Cq>,
@@ -74,8 +73,7 @@ impl Queue {
             role,
             ctrl,
             op_lock <- new_mutex!(()),
-            // SAFETY: `p` points to the completion's final, pinned location.
-            connected <- Opaque::ffi_init(|p| unsafe { bindings::init_completion(p) }),
+            connected <- Completion::new(),
             status: AtomicI32::new(0),
             id: OnceSlot::new(),
             cq: OnceSlot::new(),
@@ -97,11 +95,7 @@ impl Queue {
         let c = self.ctrl();
         let id = self.id.get().ok_or(EINVAL)?;
         id.resolve_addr(c.client, c.server, RESOLVE_TIMEOUT_MS)?;
-        // SAFETY: the completion was initialised in `new`.
-        let left = unsafe {
-            bindings::wait_for_completion_timeout(self.connected.get(), bindings::__msecs_to_jiffies(CONNECT_TIMEOUT_MS))
-        };
-        if left == 0 {
+        if !self.connected.wait_timeout_ms(CONNECT_TIMEOUT_MS) {
             return Err(errno::timed_out());
         }
         match self.status.load(Ordering::Acquire) {
@@ -112,8 +106,7 @@ impl Queue {
 
     fn finish(&self, result: Result) {
         self.status.store(result.err().map_or(0, |e| e.to_errno()), Ordering::Release);
-        // SAFETY: initialised in `new`; `complete` may be called from the handler.
-        unsafe { bindings::complete(self.connected.get()) };
+        self.connected.complete();
     }
 
     /// Creates this queue's CQ and QP (and the shared PD) and sends the

@@ -8,6 +8,7 @@ use kernel::bindings;
 use kernel::error::{from_err_ptr, to_result};
 use kernel::ffi::{c_int, c_void};
 use kernel::prelude::*;
+use kernel::types::Opaque;
 
 pub(crate) const PAGE_BYTES: u32 = 4096;
 
@@ -438,6 +439,41 @@ pub(crate) unsafe fn drain(qp: *mut bindings::ib_qp) {
 pub(crate) fn sleep_ms(ms: u32) {
     // SAFETY: called from process context that may sleep.
     unsafe { bindings::msleep(ms) };
+}
+
+/// A `struct completion`: one context waits, another signals.
+#[pin_data]
+pub(crate) struct Completion {
+    #[pin]
+    raw: Opaque<bindings::completion>,
+}
+
+// SAFETY: completions are made to be signalled and waited for from any
+// thread; the kernel serialises them with their wait-queue lock.
+unsafe impl Send for Completion {}
+// SAFETY: as above.
+unsafe impl Sync for Completion {}
+
+impl Completion {
+    pub(crate) fn new() -> impl PinInit<Self> {
+        pin_init!(Self {
+            // SAFETY: `p` points to the completion's final, pinned location.
+            raw <- Opaque::ffi_init(|p| unsafe { bindings::init_completion(p) }),
+        })
+    }
+
+    /// Waits up to `ms` milliseconds; `true` if it was signalled.
+    pub(crate) fn wait_timeout_ms(&self, ms: u32) -> bool {
+        // SAFETY: initialised in `new`; called from process context.
+        let left = unsafe { bindings::wait_for_completion_timeout(self.raw.get(), bindings::__msecs_to_jiffies(ms)) };
+        left != 0
+    }
+
+    /// Signals the waiter; callable from any context.
+    pub(crate) fn complete(&self) {
+        // SAFETY: initialised in `new`.
+        unsafe { bindings::complete(self.raw.get()) };
+    }
 }
 
 /// Milliseconds since boot, for timeouts.
