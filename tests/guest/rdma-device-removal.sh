@@ -2,7 +2,8 @@
 # or a NIC reset would) while pages are held in far memory: the removal
 # completes instead of blocking, the process whose pages were there either
 # verifies or gets SIGBUS (never wrong data), new swap-outs go to the swap
-# device and verify, and both modules unload.
+# device and verify, and both modules unload. Another process is swapping
+# through far memory at the moment of the removal.
 # server-log: all queues gone, freed 256 MiB region
 . /tests/lib.sh
 rdma_up $CLIENT_IP
@@ -12,7 +13,16 @@ cgroup memory.max 24M
 paused_workload 48M
 held=$(backend pages)
 [ "$held" -gt 0 ] || fail "no page is held in far memory"
-ok "far memory holds $held pages; deleting rxe0"
+# A second process keeps swapping (stores, loads, readahead in flight) while
+# the device goes away.
+in_cgroup $W verify --size 32M --passes 4 >/tmp/active.out 2>&1 &
+active=$!
+loads0=$(backend loads)
+while [ "$(backend loads)" -lt $((loads0 + 500)) ]; do
+    kill -0 $active 2>/dev/null || fail "the swapping process ended early: $(cat /tmp/active.out)"
+    sleep 1
+done
+ok "far memory holds $(backend pages) pages, another process is swapping; deleting rxe0"
 
 # A removal stuck in the kernel sleeps uninterruptibly, so `timeout` could
 # not end it: run it in the background and give up on it after a bound far
@@ -46,6 +56,12 @@ case $rc in
         [ "$(fs failed_loads)" -gt "$loads_failed0" ] || fail "SIGBUS without a failed load"
         ok "the process faulting on a lost page got SIGBUS" ;;
     *) fail "the paused process exited with $rc: expected 0 or SIGBUS (135), never wrong data" ;;
+esac
+wait $active
+rc=$?
+case $rc in
+    0|135) ok "the process swapping during the removal exited with $rc (0: verified, 135: SIGBUS)" ;;
+    *) fail "the process swapping during the removal exited with $rc: $(cat /tmp/active.out)" ;;
 esac
 [ "$(backend pages)" -eq 0 ] || fail "far memory still counts $(backend pages) pages after their owner exited"
 
