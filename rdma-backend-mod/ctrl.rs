@@ -10,51 +10,116 @@ use crate::page::PageRef;
 use crate::protocol::Region;
 use crate::queue::{Queue, Role, CONNECT_TIMEOUT_MS, ROLES};
 use crate::verbs::{self, Endpoint, Pd, PAGE_BYTES};
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use crate::work::{Work, WorkItem};
+use core::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering::{Acquire, Relaxed, Release, SeqCst}};
+use kernel::new_mutex;
 use kernel::prelude::*;
+use kernel::sync::Mutex;
 
+/// [`Ctrl::state`]: swap operations are served.
+const LIVE: u8 = 0;
+/// Module unload (or a failed connect) is disconnecting on purpose.
+const CLOSING: u8 = 1;
+/// The server, the connection or the RDMA device is gone: stores go to the
+/// swap device and pages held remotely read as errors (SIGBUS).
+const LOST: u8 = 2;
+
+/// Who tears down the RDMA resources, and how far it got.
+#[derive(Default)]
+struct Teardown {
+    /// Every queue connected and the controller is in use.
+    ready: bool,
+    /// The device went away before `ready`: the connect fails.
+    removed_early: bool,
+    /// Unload (or a failed connect) owns the teardown.
+    closing: bool,
+    /// QPs, CQs and the PD are freed (the ids may still exist).
+    released: bool,
+}
+
+#[pin_data]
 pub(crate) struct Ctrl {
     pub(crate) server: Endpoint,
     pub(crate) client: Endpoint,
     pub(crate) client_id: u64,
     nq: u32,
+    /// Built before the controller is complete (each holds a pointer to
+    /// it) and never changed, so the controller is only ever shared.
     queues: KVec<Pin<KBox<Queue>>>,
     pub(crate) pd: OnceSlot<Pd>,
     region: OnceSlot<Region>,
     /// One bit per remote slot that holds a page, for the statistics.
     held: OnceSlot<KVVec<AtomicU64>>,
-    dead: AtomicBool,
+    /// `LIVE`, `CLOSING` or `LOST`; only ever leaves `LIVE`.
+    state: AtomicU8,
+    /// Swap operations between [`Ctrl::enter`] and the end of their use of
+    /// a queue. The teardown waits for none before freeing resources.
+    users: AtomicU32,
+    /// Serialises resource creation (connect), device removal and unload.
+    #[pin]
+    teardown: Mutex<Teardown>,
+    /// Destroys the CM ids after the device was removed (see
+    /// [`Ctrl::device_removed`]).
+    #[pin]
+    removal_work: Work,
     pub(crate) counters: Counters,
     /// Slots set in `held`.
     pub(crate) pages: AtomicU64,
 }
 
+/// A swap operation admitted by [`Ctrl::enter`].
+struct User<'a>(&'a AtomicU32);
+
+impl Drop for User<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Release);
+    }
+}
+
+// SAFETY: `removal_work` is a `Work` field of `Ctrl`; `shutdown` (or
+// `abort`) stops queueing it and cancels it before the controller is
+// dropped, and both run before every drop of a connected controller.
+unsafe impl WorkItem for Ctrl {
+    const OFFSET: usize = core::mem::offset_of!(Ctrl, removal_work);
+    fn run(&self) {
+        self.destroy_ids();
+    }
+}
+
 impl Ctrl {
+    fn new_queues(nq: u32, ctrl: *const Ctrl) -> Result<KVec<Pin<KBox<Queue>>>> {
+        let mut queues = KVec::with_capacity((nq * 3) as usize, GFP_KERNEL)?;
+        for i in 0..nq * 3 {
+            let q = KBox::pin_init(Queue::new(i as u16, ROLES[(i % 3) as usize], ctrl), GFP_KERNEL)?;
+            queues.push(q, GFP_KERNEL)?;
+        }
+        Ok(queues)
+    }
+
     /// Connects `nq * 3` queues to `server`, one after another; any failure
     /// tears down what was connected. Bounded by the per-queue timeout.
-    pub(crate) fn connect(server: Endpoint, client: Endpoint, nq: u32) -> Result<KBox<Self>> {
-        let mut ctrl = KBox::new(
-            Ctrl {
+    pub(crate) fn connect(server: Endpoint, client: Endpoint, nq: u32) -> Result<Pin<KBox<Self>>> {
+        // The queues get the controller's final address while it is being
+        // initialised; nothing takes `&mut` to it afterwards.
+        let ctrl = KBox::pin_init(
+            try_pin_init!(&this in Ctrl {
                 server,
                 client,
                 client_id: verbs::random_u64(),
                 nq,
-                queues: KVec::new(),
+                queues: Self::new_queues(*nq, this.as_ptr())?,
                 pd: OnceSlot::new(),
                 region: OnceSlot::new(),
                 held: OnceSlot::new(),
-                dead: AtomicBool::new(false),
+                state: AtomicU8::new(LIVE),
+                users: AtomicU32::new(0),
+                teardown <- new_mutex!(Teardown::default()),
+                removal_work <- Work::new::<Ctrl>(),
                 counters: Counters::default(),
                 pages: AtomicU64::new(0),
-            },
+            }),
             GFP_KERNEL,
         )?;
-        let me = &*ctrl as *const Ctrl;
-        for i in 0..nq * 3 {
-            let q = KBox::pin_init(Queue::new(i as u16, ROLES[(i % 3) as usize], me), GFP_KERNEL)?;
-            ctrl.queues.push(q, GFP_KERNEL)?;
-        }
-        // From here on the queues (and CM handlers) share `ctrl`: only `&`.
         let result = ctrl.queues.iter().try_for_each(|q| {
             q.as_ref().connect().inspect_err(|e| {
                 if *e == errno::timed_out() {
@@ -67,9 +132,17 @@ impl Ctrl {
                 }
             })
         });
-        let result = result.and_then(|()| ctrl.alloc_held());
+        let result = result.and_then(|()| ctrl.alloc_held()).and_then(|()| {
+            let mut t = ctrl.teardown.lock();
+            if t.removed_early {
+                pr_err!("the RDMA device was removed while connecting to {}\n", server);
+                return Err(ENODEV);
+            }
+            t.ready = true;
+            Ok(())
+        });
         if let Err(e) = result {
-            ctrl.shutdown();
+            ctrl.abort();
             return Err(e);
         }
         Ok(ctrl)
@@ -117,9 +190,10 @@ impl Ctrl {
     }
 
     /// After the first failure every operation fails fast: stores go to the
-    /// swap device, and pages held remotely read as errors (SIGBUS).
-    pub(crate) fn mark_dead(&self, why: &str) {
-        if !self.dead.swap(true, Relaxed) {
+    /// swap device, and pages held remotely read as errors (SIGBUS). Says
+    /// nothing after a deliberate disconnect (unload): nothing is lost then.
+    pub(crate) fn mark_lost(&self, why: &str) {
+        if self.state.compare_exchange(LIVE, LOST, SeqCst, Relaxed).is_ok() {
             pr_err!(
                 "far memory server {}: {}; new swap-outs go to the swap device, pages held there are lost\n",
                 self.server,
@@ -128,10 +202,33 @@ impl Ctrl {
         }
     }
 
-    fn queue(&self, role: Role) -> Result<&Queue> {
-        if self.dead.load(Relaxed) {
+    pub(crate) fn is_live(&self) -> bool {
+        self.state.load(Acquire) == LIVE
+    }
+
+    /// Admits a swap operation while the controller is live. Pairs with
+    /// `wait_for_users`: either the teardown sees this operation counted,
+    /// or the operation sees the state the teardown set (both sides use
+    /// sequentially consistent accesses).
+    fn enter(&self) -> Result<User<'_>> {
+        self.users.fetch_add(1, SeqCst);
+        let user = User(&self.users);
+        if self.state.load(SeqCst) != LIVE {
             return Err(EIO);
         }
+        Ok(user)
+    }
+
+    /// Waits until no admitted swap operation uses a queue any more. The
+    /// state is no longer `LIVE` and the queues are flushed, so the ones
+    /// running finish with their flush completions.
+    fn wait_for_users(&self) {
+        while self.users.load(SeqCst) != 0 {
+            verbs::sleep_ms(1);
+        }
+    }
+
+    fn queue(&self, role: Role) -> Result<&Queue> {
         // Migrating after reading the CPU is harmless: queues serialise
         // their own use.
         let cpu = verbs::this_cpu();
@@ -155,7 +252,10 @@ impl Ctrl {
     }
 
     pub(crate) fn store(&self, slot: u64, page: PageRef) -> Result {
-        let r = self.remote_addr(slot).and_then(|a| self.queue(Role::Write)?.transfer_sync(a, page, true));
+        let r = self.enter().and_then(|_user| {
+            let a = self.remote_addr(slot)?;
+            self.queue(Role::Write)?.transfer_sync(a, page, true)
+        });
         if r.is_ok() && self.set_held(slot, true) {
             self.pages.fetch_add(1, Relaxed);
         }
@@ -164,12 +264,19 @@ impl Ctrl {
     }
 
     pub(crate) fn load(&self, slot: u64, page: PageRef) -> Result {
-        let r = self.remote_addr(slot).and_then(|a| self.queue(Role::SyncRead)?.transfer_sync(a, page, false));
+        let r = self.enter().and_then(|_user| {
+            let a = self.remote_addr(slot)?;
+            self.queue(Role::SyncRead)?.transfer_sync(a, page, false)
+        });
         self.count_load(r.is_ok());
         r
     }
 
     pub(crate) fn load_async(&self, slot: u64, req: AsyncLoad) -> core::result::Result<(), (Error, AsyncLoad)> {
+        let _user = match self.enter() {
+            Ok(u) => u,
+            Err(e) => return Err((e, req)),
+        };
         let addr = match self.remote_addr(slot) {
             Ok(a) => a,
             Err(e) => return Err((e, req)),
@@ -192,19 +299,125 @@ impl Ctrl {
         self.counters.invalidate();
     }
 
-    /// Disconnects every queue and frees the RDMA resources.
-    pub(crate) fn shutdown(&self) {
+    /// Runs `f`, which creates a queue's RDMA resources, unless a teardown
+    /// started: resources created after it would never be freed.
+    pub(crate) fn create_resources(&self, f: impl FnOnce() -> Result) -> Result {
+        let t = self.teardown.lock();
+        if t.closing || t.released {
+            return Err(errno::not_connected());
+        }
+        f()
+    }
+
+    /// Called by the CM (from the thread removing the device) with
+    /// `RDMA_CM_EVENT_DEVICE_REMOVAL` for each queue's id. rdma_cm waits
+    /// until every id on the device is destroyed, and the device (with our
+    /// PD, CQs, QPs and DMA mappings on it) is freed right after: so
+    /// everything but the ids is released here, before the handler returns.
+    ///
+    /// The ids themselves are destroyed by `removal_work`, and the handler
+    /// returns 0. rdma_destroy_id cannot be called from the handler of its
+    /// own id (it waits for that handler), and handing the id back to the
+    /// CM by returning non-zero would leave our pointer to it dangling
+    /// while other contexts may still look at it (unload, the other queues'
+    /// removal events), and let the handler's tail race with unload freeing
+    /// the queue. Destroying every id ourselves keeps one rule: once
+    /// rdma_destroy_id returned, no handler runs for that id, so the
+    /// controller may be freed. The work item waits for nothing the removal
+    /// thread holds (the teardown lock is never held while destroying an
+    /// id), so the removal completes as soon as the work ran.
+    pub(crate) fn device_removed(&self) {
+        let mut t = self.teardown.lock();
+        if !t.ready {
+            // Still connecting: `connect` sees this and fails.
+            t.removed_early = true;
+            return;
+        }
+        if t.closing {
+            // Unload releases everything and destroys the ids itself.
+            return;
+        }
+        self.mark_lost("RDMA device removed");
+        if !t.released {
+            t.released = true;
+            self.release(true);
+        }
+        self.removal_work.queue();
+    }
+
+    /// Frees every QP, CQ and the PD, leaving the ids. With `drain`, first
+    /// stops the data path: flushes every queue, waits for the swap
+    /// operations in progress to finish, and drains every QP, so no
+    /// request, completion or DMA mapping refers to the queues afterwards.
+    /// Without it, nothing may ever have been posted.
+    fn release(&self, drain: bool) {
         for q in self.queues.iter() {
             q.disconnect();
+            q.flush();
+        }
+        if drain {
+            self.wait_for_users();
+            for q in self.queues.iter() {
+                // SAFETY: the state is not `LIVE` and no swap operation is
+                // admitted (`wait_for_users`), so nothing else polls or posts.
+                unsafe { q.drain() };
+            }
         }
         for q in self.queues.iter() {
-            // SAFETY: called at connect failure or module exit, when no
-            // swap operation can reach this controller.
-            unsafe { q.destroy() };
+            // SAFETY: drained (or never used), and resource creation is
+            // fenced by the teardown lock's `closing`/`ready`.
+            unsafe { q.free_resources() };
         }
-        // SAFETY: every queue's QP is gone; no `get` of the PD is live.
+        // SAFETY: every queue's QP is gone; no `get` of the PD is live (the
+        // data path is closed and connecting is over).
         if let Some(pd) = unsafe { self.pd.take() } {
             pd.free();
         }
+    }
+
+    /// Destroys every queue's CM id that still exists. Waits for running
+    /// event handlers; none runs afterwards.
+    fn destroy_ids(&self) {
+        for q in self.queues.iter() {
+            // SAFETY: only called after `release` (the data path no longer
+            // reads the ids), from the removal work or from unload after it
+            // cancelled that work, or from a failed connect: never twice at
+            // once, and never from a CM handler.
+            unsafe { q.destroy_id() };
+        }
+    }
+
+    /// Tears down a controller whose connect failed.
+    fn abort(&self) {
+        {
+            let mut t = self.teardown.lock();
+            t.closing = true;
+            t.released = true;
+            let _ = self.state.compare_exchange(LIVE, CLOSING, SeqCst, Relaxed);
+        }
+        // No swap operation ever ran, and handlers create no resource once
+        // `closing` is set.
+        self.release(false);
+        self.destroy_ids();
+    }
+
+    /// Disconnects every queue and frees the RDMA resources (module unload).
+    /// After a device removal only what is left (the ids, if the removal
+    /// work has not run yet) is destroyed: the device's resources are gone.
+    pub(crate) fn shutdown(&self) {
+        {
+            let mut t = self.teardown.lock();
+            t.closing = true;
+            // A deliberate disconnect: the DISCONNECTED events it causes are
+            // not a loss.
+            let _ = self.state.compare_exchange(LIVE, CLOSING, SeqCst, Relaxed);
+            if !t.released {
+                t.released = true;
+                self.release(true);
+            }
+        }
+        // No removal queues it again now that `closing` is set.
+        self.removal_work.cancel_sync();
+        self.destroy_ids();
     }
 }

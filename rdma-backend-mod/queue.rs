@@ -9,14 +9,13 @@ use crate::errno;
 use crate::once_slot::OnceSlot;
 use crate::page::PageRef;
 use crate::protocol;
-use crate::verbs::{self, CmId, Cq, DmaMapping, Event, HandlerId, PageTransfer, Pd, Polling};
+use crate::verbs::{self, CmId, Completion, Cq, DmaMapping, Event, HandlerId, PageTransfer, Pd, Polling};
 use core::sync::atomic::{AtomicI32, AtomicU32, Ordering};
 use kernel::bindings;
 use kernel::ffi::{c_int, c_void};
 use kernel::new_mutex;
 use kernel::prelude::*;
 use kernel::sync::Mutex;
-use kernel::types::Opaque;
 
 const RESOLVE_TIMEOUT_MS: u32 = 5000;
 /// Bound on one queue's whole connect sequence.
@@ -54,7 +53,7 @@ pub(crate) struct Queue {
     op_lock: Mutex<()>,
     /// Completed by the CM handler when connecting succeeds or fails.
     #[pin]
-    connected: Opaque<bindings::completion>,
+    connected: Completion,
     status: AtomicI32,
     id: OnceSlot<CmId>,
     cq: OnceSlot<Cq>,
@@ -74,8 +73,7 @@ impl Queue {
             role,
             ctrl,
             op_lock <- new_mutex!(()),
-            // SAFETY: `p` points to the completion's final, pinned location.
-            connected <- Opaque::ffi_init(|p| unsafe { bindings::init_completion(p) }),
+            connected <- Completion::new(),
             status: AtomicI32::new(0),
             id: OnceSlot::new(),
             cq: OnceSlot::new(),
@@ -97,11 +95,7 @@ impl Queue {
         let c = self.ctrl();
         let id = self.id.get().ok_or(EINVAL)?;
         id.resolve_addr(c.client, c.server, RESOLVE_TIMEOUT_MS)?;
-        // SAFETY: the completion was initialised in `new`.
-        let left = unsafe {
-            bindings::wait_for_completion_timeout(self.connected.get(), bindings::__msecs_to_jiffies(CONNECT_TIMEOUT_MS))
-        };
-        if left == 0 {
+        if !self.connected.wait_timeout_ms(CONNECT_TIMEOUT_MS) {
             return Err(errno::timed_out());
         }
         match self.status.load(Ordering::Acquire) {
@@ -112,13 +106,16 @@ impl Queue {
 
     fn finish(&self, result: Result) {
         self.status.store(result.err().map_or(0, |e| e.to_errno()), Ordering::Release);
-        // SAFETY: initialised in `new`; `complete` may be called from the handler.
-        unsafe { bindings::complete(self.connected.get()) };
+        self.connected.complete();
     }
 
     /// Creates this queue's CQ and QP (and the shared PD) and sends the
     /// connect request.
     fn start_connect(&self, id: &HandlerId) -> Result {
+        self.ctrl().create_resources(|| self.create_resources(id))
+    }
+
+    fn create_resources(&self, id: &HandlerId) -> Result {
         let c = self.ctrl();
         let dev = id.device();
         if c.pd.get().is_none() {
@@ -184,55 +181,62 @@ impl Queue {
                 pr_err!("server {} unreachable (status {})\n", c.server, ev.status());
                 self.finish(Err(errno::host_unreachable()));
             }
+            bindings::rdma_cm_event_type_RDMA_CM_EVENT_DEVICE_REMOVAL => {
+                // A connect in progress fails; a connected controller
+                // releases the device's resources now (see `device_removed`).
+                self.finish(Err(ENODEV));
+                c.device_removed();
+            }
             bindings::rdma_cm_event_type_RDMA_CM_EVENT_DISCONNECTED
-            | bindings::rdma_cm_event_type_RDMA_CM_EVENT_DEVICE_REMOVAL
             | bindings::rdma_cm_event_type_RDMA_CM_EVENT_ADDR_CHANGE => {
-                c.mark_dead("connection lost");
+                // Silent when unload disconnected on purpose.
+                c.mark_lost("connection lost");
             }
             _ => {}
         }
     }
 
     fn qp(&self) -> Result<*mut bindings::ib_qp> {
-        let id = self.id.get().ok_or(errno::not_connected())?;
-        // SAFETY: a connected id has a live QP until `destroy`.
-        let qp = unsafe { (*id.raw()).qp };
-        if qp.is_null() {
-            Err(errno::not_connected())
-        } else {
-            Ok(qp)
-        }
+        self.id.get().and_then(|id| id.qp()).ok_or(errno::not_connected())
     }
 
     fn device(&self) -> Result<*mut bindings::ib_device> {
-        let id = self.id.get().ok_or(errno::not_connected())?;
-        // SAFETY: set once the address was resolved; stable afterwards.
-        Ok(unsafe { (*id.raw()).device })
+        self.id.get().map(|id| id.device()).ok_or(errno::not_connected())
     }
 
     /// Writes `page` to, or reads it from, remote `addr`, and waits for the
-    /// transfer by polling this queue's CQ.
+    /// transfer by polling this queue's CQ. The caller was admitted by
+    /// `Ctrl::enter`, so the queue's resources stay until this returns.
     pub(crate) fn transfer_sync(&self, remote_addr: u64, page: PageRef, write: bool) -> Result {
         let c = self.ctrl();
         let qp = self.qp()?;
         let cq = self.cq.get().ok_or(errno::not_connected())?;
         let pd = c.pd.get().ok_or(errno::not_connected())?;
         let _guard = self.op_lock.lock();
+        if !c.is_live() {
+            // Lost (and maybe flushed) while we waited for the queue.
+            return Err(EIO);
+        }
         let dma = DmaMapping::new(self.device()?, page, write)?;
         let t = PageTransfer { dma: &dma, lkey: pd.local_dma_lkey(), remote_addr, rkey: c.rkey(), write };
         // SAFETY: live QP; no `ib_cqe`, so the completion is reaped below.
         unsafe { verbs::post(qp, &t, core::ptr::null_mut()) }?;
+        // From here the device may read or write the page until the
+        // request's completion is reaped: every return below is after
+        // reaping it, and only then is `dma` dropped (unmapped) and the page
+        // handed back. A request that does not complete in time is flushed
+        // (moving the QP to the error state completes it with a flush
+        // error), and we keep waiting for that completion.
         let start = verbs::now_ms();
-        let mut flushing = false;
+        let mut flushed_at: Option<i64> = None;
+        let mut warned = false;
         let mut spins: u32 = 0;
         loop {
             if let Some(status) = cq.poll_one() {
-                if status == bindings::ib_wc_status_IB_WC_SUCCESS && !flushing {
+                if status == bindings::ib_wc_status_IB_WC_SUCCESS && flushed_at.is_none() {
                     return Ok(());
                 }
-                if !flushing {
-                    c.mark_dead("an RDMA transfer failed");
-                }
+                c.mark_lost("an RDMA transfer failed");
                 return Err(EIO);
             }
             spins = spins.wrapping_add(1);
@@ -241,16 +245,19 @@ impl Queue {
                 continue;
             }
             verbs::yield_cpu();
-            let waited = verbs::now_ms() - start;
-            if !flushing && waited > OP_TIMEOUT_MS {
-                // Flush the request so the page is no longer DMA target.
-                c.mark_dead("an RDMA transfer timed out");
-                // SAFETY: live QP.
-                unsafe { verbs::set_error(qp) };
-                flushing = true;
-            } else if waited > 2 * OP_TIMEOUT_MS {
-                pr_err!("queue {}: flushed transfer never completed\n", self.index);
-                return Err(EIO);
+            let now = verbs::now_ms();
+            match flushed_at {
+                None if now - start > OP_TIMEOUT_MS => {
+                    c.mark_lost("an RDMA transfer timed out");
+                    // SAFETY: live QP.
+                    unsafe { verbs::set_error(qp) };
+                    flushed_at = Some(now);
+                }
+                Some(t0) if !warned && now - t0 > OP_TIMEOUT_MS => {
+                    pr_err!("queue {}: still waiting for the device to flush a timed-out transfer\n", self.index);
+                    warned = true;
+                }
+                _ => {}
             }
         }
     }
@@ -304,36 +311,72 @@ impl Queue {
         Ok(())
     }
 
+    /// Starts a disconnect (the server frees its side); moves the QP to the
+    /// error state.
     pub(crate) fn disconnect(&self) {
         if let Some(id) = self.id.get() {
             id.disconnect();
         }
     }
 
-    /// Releases the queue's QP, id and CQ.
+    /// Moves the QP to the error state: its outstanding requests complete
+    /// with flush errors, new ones are flushed.
+    pub(crate) fn flush(&self) {
+        if let Ok(qp) = self.qp() {
+            // SAFETY: a live QP (it is destroyed only by `free_resources`,
+            // which runs after every `flush`).
+            unsafe { verbs::set_error(qp) };
+        }
+    }
+
+    /// Waits until every request posted on the QP completed and its
+    /// completion was processed (`ib_drain_qp`).
     ///
     /// # Safety
     ///
     /// No data-path call may be running or start on this queue.
-    pub(crate) unsafe fn destroy(&self) {
-        // Readahead completions still in flight reference this queue; the
-        // disconnect above flushes them, so this wait is short.
-        let start = verbs::now_ms();
-        while self.inflight.load(Ordering::Acquire) != 0 {
-            if verbs::now_ms() - start > OP_TIMEOUT_MS {
-                pr_err!("queue {}: {} reads still in flight at teardown\n", self.index, self.inflight.load(Ordering::Acquire));
-                break;
-            }
-            verbs::yield_cpu();
+    pub(crate) unsafe fn drain(&self) {
+        let Ok(qp) = self.qp() else { return };
+        // SAFETY: live QP; no one else polls its CQ (caller), and every
+        // synchronous request was reaped by its caller before it returned.
+        unsafe { verbs::drain(qp) };
+        // Each readahead completion has run (the drain's marker completes
+        // after them), and each decremented the count as its last access.
+        let left = self.inflight.load(Ordering::Acquire);
+        if left != 0 {
+            pr_err!("queue {}: {} reads unaccounted for after draining\n", self.index, left);
         }
-        // SAFETY: exclusive by the caller's guarantee. Destroying the id
-        // waits for its event handler, which may use `self`.
-        if let Some(id) = unsafe { self.id.take() } {
-            id.destroy();
+    }
+
+    /// Releases the queue's QP and CQ; the id stays.
+    ///
+    /// # Safety
+    ///
+    /// No data-path call may be running or start on this queue, the QP is
+    /// drained (or was never used), and no handler creates resources any
+    /// more.
+    pub(crate) unsafe fn free_resources(&self) {
+        if let Some(id) = self.id.get() {
+            id.destroy_qp();
         }
-        // SAFETY: as above; the QP using the CQ is gone.
+        // SAFETY: exclusive by the caller's guarantee; the QP using the CQ
+        // is gone.
         if let Some(cq) = unsafe { self.cq.take() } {
             cq.free();
+        }
+    }
+
+    /// Destroys the queue's CM id (and its QP if still there). Waits for its
+    /// running event handler; none runs afterwards.
+    ///
+    /// # Safety
+    ///
+    /// No one else may use the id meanwhile or later (no data path, no
+    /// concurrent `destroy_id`), and this must not run in the id's handler.
+    pub(crate) unsafe fn destroy_id(&self) {
+        // SAFETY: exclusive by the caller's guarantee.
+        if let Some(id) = unsafe { self.id.take() } {
+            id.destroy();
         }
     }
 }
@@ -354,7 +397,8 @@ unsafe extern "C" fn async_read_done(_cq: *mut bindings::ib_cq, wc: *mut binding
     let ctx = unsafe { KBox::from_raw((*wc).__bindgen_anon_1.wr_cqe as *mut AsyncRead) };
     // SAFETY: `wc` is valid during the callback.
     let status = unsafe { (*wc).status };
-    // SAFETY: the queue outlives its requests (destroy waits for none in flight).
+    // SAFETY: the queue outlives its requests: the teardown drains the QP
+    // (which waits for this callback) before freeing anything.
     let q = unsafe { &*ctx.queue };
     let page = ctx.page;
     drop(ctx); // unmap before the page is handed back
@@ -362,7 +406,7 @@ unsafe extern "C" fn async_read_done(_cq: *mut bindings::ib_cq, wc: *mut binding
         Ok(())
     } else {
         if status != bindings::ib_wc_status_IB_WC_WR_FLUSH_ERR {
-            q.ctrl().mark_dead("an RDMA read failed");
+            q.ctrl().mark_lost("an RDMA read failed");
         }
         Err(EIO)
     };
@@ -379,6 +423,7 @@ unsafe extern "C" fn cm_handler(id: *mut bindings::rdma_cm_id, ev: *mut bindings
     // SAFETY: the id's context is its queue, which outlives the id.
     let q = unsafe { &*(id.context() as *const Queue) };
     q.on_event(id, ev);
-    // Never ask the CM to destroy the id: `destroy` does that.
+    // Never ask the CM to destroy the id: we always destroy our ids
+    // ourselves (`Ctrl::device_removed` explains why).
     0
 }

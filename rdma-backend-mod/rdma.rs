@@ -30,6 +30,7 @@ mod queue;
 #[path = "../kmod-support/size.rs"]
 mod size;
 mod verbs;
+mod work;
 
 use backend::{AsyncLoad, Backend, Registration, Stats};
 use ctrl::Ctrl;
@@ -94,7 +95,7 @@ fn params() -> Result<Params> {
 }
 
 struct RdmaBackend {
-    ctrl: KBox<Ctrl>,
+    ctrl: Pin<KBox<Ctrl>>,
 }
 
 impl Backend for RdmaBackend {

@@ -8,6 +8,7 @@ use kernel::bindings;
 use kernel::error::{from_err_ptr, to_result};
 use kernel::ffi::{c_int, c_void};
 use kernel::prelude::*;
+use kernel::types::Opaque;
 
 pub(crate) const PAGE_BYTES: u32 = 4096;
 
@@ -99,18 +100,37 @@ impl CmId {
 
     /// Destroys the QP (if any), then the id. Waits for a running event
     /// handler to return; no handler runs for this id afterwards.
+    ///
+    /// Must not be called from this id's own event handler (the CM would
+    /// wait for the handler to return).
     pub(crate) fn destroy(self) {
+        self.destroy_qp();
         // SAFETY: live id; consumed here, so destroyed exactly once.
-        unsafe {
-            if !(*self.0).qp.is_null() {
-                bindings::rdma_destroy_qp(self.0);
-            }
-            bindings::rdma_destroy_id(self.0);
-        }
+        unsafe { bindings::rdma_destroy_id(self.0) };
     }
 
-    pub(crate) fn raw(&self) -> *mut bindings::rdma_cm_id {
-        self.0
+    /// The id's QP, or `None` before it is created or after `destroy_qp`.
+    pub(crate) fn qp(&self) -> Option<*mut bindings::ib_qp> {
+        // SAFETY: live id (invariant); `qp` is set by `rdma_create_qp` and
+        // cleared by `rdma_destroy_qp`.
+        let qp = unsafe { (*self.0).qp };
+        (!qp.is_null()).then_some(qp)
+    }
+
+    /// The RDMA device the id is bound to (null before address resolution).
+    pub(crate) fn device(&self) -> *mut bindings::ib_device {
+        // SAFETY: live id (invariant); set once the address is resolved.
+        unsafe { (*self.0).device }
+    }
+
+    /// Destroys the id's QP, if it has one. The caller makes sure nothing
+    /// posts to or drains the QP any more.
+    pub(crate) fn destroy_qp(&self) {
+        if self.qp().is_some() {
+            // SAFETY: live id with a QP; rdma_destroy_qp clears `id->qp`
+            // under the CM's QP mutex.
+            unsafe { bindings::rdma_destroy_qp(self.0) };
+        }
     }
 }
 
@@ -396,6 +416,64 @@ pub(crate) unsafe fn set_error(qp: *mut bindings::ib_qp) {
     attr.qp_state = bindings::ib_qp_state_IB_QPS_ERR;
     // SAFETY: live QP (caller).
     unsafe { bindings::ib_modify_qp(qp, &mut attr, bindings::ib_qp_attr_mask_IB_QP_STATE as c_int) };
+}
+
+/// Drains `qp` as `ib_drain_qp` does: moves it to the error state, posts a
+/// marker request on each of its queues and waits until the marker's
+/// completion was processed. Completions arrive in order, so every request
+/// posted before has completed (successfully or flushed) and its completion
+/// handler has returned: afterwards no completion refers to a buffer or
+/// context of this QP. For a direct-polled CQ the drain polls it itself.
+///
+/// # Safety
+///
+/// `qp` must be a live QP in a state that may be moved to error. No one
+/// else may poll a direct-polled CQ of it meanwhile, and no reaped-by-hand
+/// (cqe-less) request may be outstanding on it.
+pub(crate) unsafe fn drain(qp: *mut bindings::ib_qp) {
+    // SAFETY: guaranteed by the caller.
+    unsafe { bindings::ib_drain_qp(qp) };
+}
+
+/// Sleeps for about `ms` milliseconds.
+pub(crate) fn sleep_ms(ms: u32) {
+    // SAFETY: called from process context that may sleep.
+    unsafe { bindings::msleep(ms) };
+}
+
+/// A `struct completion`: one context waits, another signals.
+#[pin_data]
+pub(crate) struct Completion {
+    #[pin]
+    raw: Opaque<bindings::completion>,
+}
+
+// SAFETY: completions are made to be signalled and waited for from any
+// thread; the kernel serialises them with their wait-queue lock.
+unsafe impl Send for Completion {}
+// SAFETY: as above.
+unsafe impl Sync for Completion {}
+
+impl Completion {
+    pub(crate) fn new() -> impl PinInit<Self> {
+        pin_init!(Self {
+            // SAFETY: `p` points to the completion's final, pinned location.
+            raw <- Opaque::ffi_init(|p| unsafe { bindings::init_completion(p) }),
+        })
+    }
+
+    /// Waits up to `ms` milliseconds; `true` if it was signalled.
+    pub(crate) fn wait_timeout_ms(&self, ms: u32) -> bool {
+        // SAFETY: initialised in `new`; called from process context.
+        let left = unsafe { bindings::wait_for_completion_timeout(self.raw.get(), bindings::__msecs_to_jiffies(ms)) };
+        left != 0
+    }
+
+    /// Signals the waiter; callable from any context.
+    pub(crate) fn complete(&self) {
+        // SAFETY: initialised in `new`.
+        unsafe { bindings::complete(self.raw.get()) };
+    }
 }
 
 /// Milliseconds since boot, for timeouts.

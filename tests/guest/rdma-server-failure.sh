@@ -22,3 +22,8 @@ disk=$(( $(disk_writes) - disk0 ))
 [ "$(fs failed_stores)" -gt 0 ] || fail "no store was refused after the server died"
 [ "$disk" -gt 0 ] || fail "refused pages did not reach the swap device"
 ok "new swap-outs went to the swap device ($disk sectors)"
+# Unloading after the loss frees the connection's resources without the
+# server (flush, drain, destroy): both modules go.
+[ "$(backend pages)" -eq 0 ] || fail "far memory still counts $(backend pages) pages after their owner exited"
+expect "rmmod fastswap" rmmod fastswap
+expect "rmmod fastswap_rdma" rmmod fastswap_rdma

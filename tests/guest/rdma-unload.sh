@@ -19,3 +19,6 @@ expect "rmmod fastswap" rmmod fastswap
 expect "rmmod fastswap_rdma" rmmod fastswap_rdma
 dmesg_has "disconnected from the far memory server" || fail "no disconnect message"
 sleep 3 # let the server see the disconnects
+# A deliberate disconnect loses nothing and must not say so.
+dmesg_has "pages held there are lost" && fail "a clean unload logged a loss: $(dmesg | grep 'are lost')"
+ok "no loss logged at unload"

@@ -1,0 +1,72 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! A work item embedded in a longer-lived object, run on the unbound system
+//! workqueue. All raw `bindings::` use for it is here.
+
+use kernel::bindings;
+use kernel::prelude::*;
+use kernel::types::Opaque;
+
+/// What runs when the [`Work`] embedded in `Self` is executed.
+///
+/// # Safety
+///
+/// `OFFSET` must be the byte offset of a [`Work`] field inside `Self`
+/// (`core::mem::offset_of!`), and a `Self` holding a queued or running
+/// work item must stay alive until [`Work::cancel_sync`] returned.
+pub(crate) unsafe trait WorkItem: Sync {
+    const OFFSET: usize;
+    fn run(&self);
+}
+
+/// A `work_struct`.
+#[repr(transparent)]
+#[pin_data]
+pub(crate) struct Work {
+    #[pin]
+    raw: Opaque<bindings::work_struct>,
+}
+
+// SAFETY: the workqueue API may be called on one work item from any thread
+// (queueing and cancelling synchronise on the item's atomic pending bit and
+// the pool's lock); nothing else touches the `work_struct`.
+unsafe impl Send for Work {}
+// SAFETY: as above.
+unsafe impl Sync for Work {}
+
+extern "C" {
+    /// `INIT_WORK`, from helpers.c.
+    fn fastswap_rdma_init_work(work: *mut bindings::work_struct, func: bindings::work_func_t);
+    /// `queue_work(system_unbound_wq, work)`, from helpers.c.
+    fn fastswap_rdma_queue_work(work: *mut bindings::work_struct) -> bool;
+}
+
+impl Work {
+    /// A work item that calls `T::run` on the `T` it is embedded in.
+    pub(crate) fn new<T: WorkItem>() -> impl PinInit<Self> {
+        pin_init!(Self {
+            // SAFETY: `p` is the work item's final, pinned location.
+            raw <- Opaque::ffi_init(|p| unsafe { fastswap_rdma_init_work(p, Some(run_callback::<T>)) }),
+        })
+    }
+
+    /// Queues the work unless it is already pending.
+    pub(crate) fn queue(&self) {
+        // SAFETY: initialised in `new`; the owner keeps it alive until
+        // `cancel_sync` (trait contract).
+        unsafe { fastswap_rdma_queue_work(self.raw.get()) };
+    }
+
+    /// Cancels the work if it is pending and waits for it if it is running.
+    pub(crate) fn cancel_sync(&self) {
+        // SAFETY: initialised in `new`; may sleep, called from process context.
+        unsafe { bindings::cancel_work_sync(self.raw.get()) };
+    }
+}
+
+unsafe extern "C" fn run_callback<T: WorkItem>(work: *mut bindings::work_struct) {
+    // SAFETY: `work` is the `Work` (repr(transparent) over its
+    // work_struct) at `T::OFFSET` inside a live `T` (trait contract).
+    let owner = unsafe { &*(work.cast::<u8>().sub(T::OFFSET).cast::<T>()) };
+    owner.run();
+}
