@@ -76,9 +76,11 @@ impl Drop for User<'_> {
     }
 }
 
-// SAFETY: `removal_work` is a `Work` field of `Ctrl`; `shutdown` (or
-// `abort`) stops queueing it and cancels it before the controller is
-// dropped, and both run before every drop of a connected controller.
+// SAFETY: `removal_work` is a `Work` field of `Ctrl`. It is queued only by
+// `device_removed` on a ready controller that is not closing, and
+// `shutdown`, which runs before every drop of a ready controller, stops
+// that and cancels it; a controller that never became ready (torn down by
+// `abort`) never queued it.
 unsafe impl WorkItem for Ctrl {
     const OFFSET: usize = core::mem::offset_of!(Ctrl, removal_work);
     fn run(&self) {

@@ -135,11 +135,14 @@ impl Drop for RdmaBackend {
 
 struct FastswapRdma {
     _reg: Registration<RdmaBackend>,
+    // Dropped after `_reg` (field order), so after the controller's work.
+    _wq: work::Workqueue,
 }
 
 impl kernel::Module for FastswapRdma {
     fn init(module: &'static ThisModule) -> Result<Self> {
         let p = params()?;
+        let wq = work::Workqueue::new()?;
         pr_info!("connecting to {} from {} with {} queues\n", p.server, p.client, p.nq * 3);
         let ctrl = Ctrl::connect(p.server, p.client, p.nq)?;
         let region = ctrl.region();
@@ -150,7 +153,7 @@ impl kernel::Module for FastswapRdma {
             p.nq * 3
         );
         let reg = Registration::new(RdmaBackend { ctrl }, module)?;
-        Ok(Self { _reg: reg })
+        Ok(Self { _reg: reg, _wq: wq })
     }
 }
 

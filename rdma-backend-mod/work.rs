@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! A work item embedded in a longer-lived object, run on the unbound system
-//! workqueue. All raw `bindings::` use for it is here.
+//! A work item embedded in a longer-lived object, run on the module's own
+//! reclaim-safe workqueue. All raw `bindings::` use for it is here.
 
 use kernel::bindings;
 use kernel::prelude::*;
@@ -35,10 +35,39 @@ unsafe impl Send for Work {}
 unsafe impl Sync for Work {}
 
 extern "C" {
+    /// `alloc_workqueue` of the module's workqueue, from helpers.c.
+    fn fastswap_rdma_wq_create() -> kernel::ffi::c_int;
+    /// `destroy_workqueue` of it, from helpers.c.
+    fn fastswap_rdma_wq_destroy();
     /// `INIT_WORK`, from helpers.c.
     fn fastswap_rdma_init_work(work: *mut bindings::work_struct, func: bindings::work_func_t);
-    /// `queue_work(system_unbound_wq, work)`, from helpers.c.
+    /// `queue_work` on the module's workqueue, from helpers.c.
     fn fastswap_rdma_queue_work(work: *mut bindings::work_struct) -> bool;
+}
+
+/// The module's workqueue (`WQ_MEM_RECLAIM`), alive while this exists.
+///
+/// # Invariants
+///
+/// At most one exists at a time (the module creates it once in `init`), and
+/// [`Work::queue`] is called only while it exists: it is dropped after
+/// everything that owns a [`Work`].
+pub(crate) struct Workqueue(());
+
+impl Workqueue {
+    pub(crate) fn new() -> Result<Self> {
+        // SAFETY: called once, from module init.
+        kernel::error::to_result(unsafe { fastswap_rdma_wq_create() })?;
+        Ok(Self(()))
+    }
+}
+
+impl Drop for Workqueue {
+    fn drop(&mut self) {
+        // SAFETY: created in `new`; every work item was cancelled or ran
+        // (type invariant), so nothing queues on it any more.
+        unsafe { fastswap_rdma_wq_destroy() };
+    }
 }
 
 impl Work {
