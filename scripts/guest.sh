@@ -97,6 +97,10 @@ guest_verdict() {
         echo "hung: $(grep -m1 '^FSTEST-WATCHDOG' "$logf")"
         return 1
     fi
+    if ! grep -q "^FSTEST-BEGIN" "$logf" 2>/dev/null; then
+        echo "guest never reached its scenario (no FSTEST-BEGIN; timeout, crash or no boot)"
+        return 1
+    fi
     grep -q "^FSTEST-RESULT $scenario PASS" "$logf" && return 0
     grep -q "^FSTEST-RESULT $scenario FAIL" "$logf" && { echo "$(grep -m1 '^FAIL:' "$logf" || echo 'scenario failed')"; return 1; }
     echo "guest did not finish (timeout or crash)"
