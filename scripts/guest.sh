@@ -9,6 +9,9 @@ qemu_accel() {
 # run_guest SCENARIO LOG [TIMEOUT_S] [NET]: boots one guest that runs
 # /tests/SCENARIO.sh, with a fresh 512 MiB virtio swap disk; output to LOG.
 # NET is "none" or the options of a QEMU socket netdev for the RDMA testbed.
+# The guest boots $BZIMAGE with $INITRAMFS (see kernel_env in lib.sh) unless
+# GUEST_BZIMAGE / GUEST_INITRD name others; GUEST_MEM (MiB, default 1024)
+# and GUEST_APPEND (kernel command line) are per guest.
 run_guest() {
     local scenario=$1 logf=$2 timeout_s=${3:-900} net=${4:-none} mac=${5:-52:54:00:12:34:02}
     local disk nic=(-nic none)
@@ -20,7 +23,7 @@ run_guest() {
     # shellcheck disable=SC2046
     timeout --foreground -k 5 "$timeout_s" qemu-system-x86_64 $(qemu_accel) \
         -m "${GUEST_MEM:-1024}" -smp 2 -nographic -no-reboot \
-        -kernel "$BZIMAGE" -initrd "$OUT/initramfs.cpio.gz" \
+        -kernel "${GUEST_BZIMAGE:-$BZIMAGE}" -initrd "${GUEST_INITRD:-$INITRAMFS}" \
         -append "console=ttyS0 panic=-1 fstest=$scenario fswatchdog=$((timeout_s - 30)) ${GUEST_APPEND:-}" \
         -drive file="$disk",if=virtio,format=raw,cache=unsafe \
         "${nic[@]}" </dev/null >"$logf" 2>&1
@@ -36,6 +39,9 @@ run_guest() {
 # port, with no connection to set up (the stream backend's listen/connect
 # handshake proved racy). A client line "FSTEST-KILL-SERVER" makes the
 # harness kill the server guest (failure tests).
+# The server guest boots SERVER_BZIMAGE / SERVER_INITRD (default: the same
+# kernel as the client); the client guest gets CLIENT_MEM and CLIENT_APPEND
+# (plus BENCH_APPEND) as its GUEST_MEM and GUEST_APPEND.
 run_rdma_pair() {
     local scenario=$1 clog=$2 slog=$3 timeout_s=${4:-900}
     local port=$((20000 + RANDOM % 20000)) spid i
@@ -43,8 +49,10 @@ run_rdma_pair() {
     local snet="udp=127.0.0.1:$((port + 1)),localaddr=127.0.0.1:$port"
     local cnet="udp=127.0.0.1:$port,localaddr=127.0.0.1:$((port + 1))"
     # The server pins one region per client: 256 MiB each, 1.5 GiB of RAM.
+    # It outlives the client: it starts up to 2 minutes earlier.
     GUEST_MEM=1536 GUEST_APPEND="farmem_size=${FARMEM_SIZE:-256M} ${SERVER_APPEND:-}" \
-        run_guest farmem-server "$slog" "$timeout_s" "$snet" 52:54:00:12:34:01 2>/dev/null &
+        GUEST_BZIMAGE=${SERVER_BZIMAGE:-$BZIMAGE} GUEST_INITRD=${SERVER_INITRD:-$INITRAMFS} \
+        run_guest farmem-server "$slog" "$((timeout_s + 150))" "$snet" 52:54:00:12:34:01 2>/dev/null &
     spid=$!
     for ((i = 0; i < 240; i++)); do
         grep -q "listening on port" "$slog" 2>/dev/null && break
@@ -66,7 +74,8 @@ run_rdma_pair() {
         done
     ) &
     local watcher=$!
-    GUEST_APPEND=${BENCH_APPEND:-} run_guest "$scenario" "$clog" "$timeout_s" "$cnet" || true
+    GUEST_MEM=${CLIENT_MEM:-1024} GUEST_APPEND="${CLIENT_APPEND:-} ${BENCH_APPEND:-}" \
+        run_guest "$scenario" "$clog" "$timeout_s" "$cnet" || true
     sleep 2 # let the server log the disconnects
     pkill -TERM -f "localaddr=127.0.0.1:$port" 2>/dev/null
     kill $watcher 2>/dev/null
@@ -86,6 +95,10 @@ guest_verdict() {
     fi
     if grep -q "^FSTEST-WATCHDOG" "$logf"; then
         echo "hung: $(grep -m1 '^FSTEST-WATCHDOG' "$logf")"
+        return 1
+    fi
+    if ! grep -q "^FSTEST-BEGIN" "$logf" 2>/dev/null; then
+        echo "guest never reached its scenario (no FSTEST-BEGIN; timeout, crash or no boot)"
         return 1
     fi
     grep -q "^FSTEST-RESULT $scenario PASS" "$logf" && return 0

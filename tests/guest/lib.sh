@@ -4,6 +4,15 @@ MOD=/modules
 W=/usr/bin/fastswap-workload
 CG=/sys/fs/cgroup/work
 
+# The debug kernel (scripts/test --debug-kernel: KASAN, lockdep, ...) runs
+# about 20 times slower under emulation; its guests have fsdebug=1.
+DEBUG_KERNEL=0
+case " $(cat /proc/cmdline) " in *" fsdebug=1 "*) DEBUG_KERNEL=1 ;; esac
+# by_kernel NORMAL DEBUG: prints NORMAL on the normal kernel and DEBUG on the
+# debug kernel. For data sizes: the debug lane runs every scenario and every
+# assertion, on less data.
+by_kernel() { if [ "$DEBUG_KERNEL" = 1 ]; then echo "$2"; else echo "$1"; fi; }
+
 fail() { echo "FAIL: $*"; dmesg | tail -20; exit 1; }
 ok() { echo "ok: $*"; }
 # expect DESCRIPTION COMMAND...: the command must succeed.

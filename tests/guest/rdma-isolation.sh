@@ -7,8 +7,8 @@
 rdma_up $CLIENT_IP
 swap_on
 load_rdma
-cgroup memory.max 24M
-in_cgroup $W verify --size 48M &
+cgroup memory.max $(by_kernel 24M 16M)
+in_cgroup $W verify --size $(by_kernel 48M 32M) &
 pid=$!
 expect "userspace clients are isolated from each other" farmem-probe isolation $SERVER_IP $PORT
 expect "kernel client's data verifies alongside them" wait $pid

@@ -4,8 +4,8 @@
 rdma_up $CLIENT_IP
 swap_on
 load_rdma
-cgroup memory.max 24M
-paused_workload 48M
+cgroup memory.max $(by_kernel 24M 16M)
+paused_workload $(by_kernel 48M 32M)
 [ "$(backend pages)" -gt 0 ] || fail "no page is held in far memory"
 ok "far memory holds $(backend pages) pages; killing the server"
 echo "FSTEST-KILL-SERVER"
@@ -17,7 +17,7 @@ rc=$?
 ok "process faulting on a lost page got SIGBUS"
 dmesg_has "far memory server $SERVER_IP:$PORT" || fail "no message about the lost server"
 disk0=$(disk_writes)
-expect "new workload verifies with the server gone" in_cgroup $W verify --size 48M
+expect "new workload verifies with the server gone" in_cgroup $W verify --size $(by_kernel 48M 32M)
 disk=$(( $(disk_writes) - disk0 ))
 [ "$(fs failed_stores)" -gt 0 ] || fail "no store was refused after the server died"
 [ "$disk" -gt 0 ] || fail "refused pages did not reach the swap device"

@@ -5,8 +5,8 @@
 rdma_up $CLIENT_IP
 swap_on
 load_rdma
-cgroup memory.max 24M
-paused_workload 48M
+cgroup memory.max $(by_kernel 24M 16M)
+paused_workload $(by_kernel 48M 32M)
 held=$(backend pages)
 [ "$held" -gt 0 ] || fail "no page is held in far memory"
 ok "far memory holds $held pages"

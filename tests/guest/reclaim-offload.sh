@@ -4,8 +4,9 @@ swap_on
 load_dram
 [ "$(cat /proc/sys/vm/memcg_reclaim_offload_cpu)" = -1 ] || fail "offload is not off by default"
 echo 1 > /proc/sys/vm/memcg_reclaim_offload_cpu
-cgroup memory.high 96M
-expect "workload verifies under offloaded reclaim" in_cgroup $W verify --size 192M --passes 2
+# 192 MiB above a 96 MiB memory.high (debug kernel: 64 MiB above 32 MiB).
+cgroup memory.high $(by_kernel 96M 32M)
+expect "workload verifies under offloaded reclaim" in_cgroup $W verify --size $(by_kernel 192M 64M) --passes 2
 cat /sys/kernel/debug/memcg_reclaim_offload
 c0=$(awk '$1 == "cpu0" { print $2 }' /sys/kernel/debug/memcg_reclaim_offload)
 c1=$(awk '$1 == "cpu1" { print $2 }' /sys/kernel/debug/memcg_reclaim_offload)

@@ -3,8 +3,8 @@
 . /tests/lib.sh
 swap_on
 load_dram
-cgroup memory.max 64M
-paused_workload 160M
+cgroup memory.max $(by_kernel 64M 32M)
+paused_workload $(by_kernel 160M 80M)
 held=$(fs curr_pages)
 [ "$held" -gt 0 ] || fail "no page is held by the backend"
 ok "backend holds $held pages ($(backend pages) in the pool)"
