@@ -5,18 +5,19 @@
 . /tests/lib.sh
 swap_on
 load_dram
-cgroup memory.max 32M
+cgroup memory.max $(by_kernel 32M 16M)
+size=$(by_kernel 48M 24M)
 rm -f /tmp/stop /tmp/bad
 (
     i=0
     while [ ! -f /tmp/stop ]; do
-        in_cgroup $W verify --size 48M --seed $i >/dev/null || { echo "workload $i read wrong data"; touch /tmp/bad; }
+        in_cgroup $W verify --size $size --seed $i >/dev/null || { echo "workload $i read wrong data"; touch /tmp/bad; }
         i=$((i + 1))
     done
     echo "churn: $i workloads"
 ) &
 churn=$!
-unloads=0 tries=0 end=$(($(uptime_s) + ${RMMOD_LOOP_S:-90}))
+unloads=0 tries=0 end=$(($(uptime_s) + $(by_kernel 90 120)))
 while [ "$(uptime_s)" -lt $end ] && [ ! -f /tmp/bad ]; do
     tries=$((tries + 1))
     if rmmod fastswap 2>/dev/null; then

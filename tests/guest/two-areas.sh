@@ -3,12 +3,12 @@
 # held.
 . /tests/lib.sh
 modprobe zram || fail "modprobe zram"
-echo 48M > /sys/block/zram0/disksize || fail "zram disksize"
+echo $(by_kernel 48M 16M) > /sys/block/zram0/disksize || fail "zram disksize"
 mkswap /dev/zram0 >/dev/null && swapon /dev/zram0 || fail "swapon zram0"
 swap_on   # /dev/vda, lower priority: used once zram0's 48 MiB are taken
 load_dram
-cgroup memory.max 64M
-paused_workload 192M
+cgroup memory.max $(by_kernel 64M 24M)
+paused_workload $(by_kernel 192M 64M)
 cat /proc/swaps
 used() { awk -v d="$1" '$1 == d { print $4 }' /proc/swaps; }
 [ "$(used /dev/zram0)" -gt 0 ] && [ "$(used /dev/vda)" -gt 0 ] || fail "pages are not in both areas"
@@ -21,5 +21,5 @@ expect "data intact after swapoff and swapon of one area" wait $pid
 sleep 1
 [ "$(fs curr_pages)" -eq 0 ] || fail "frontswap still holds $(fs curr_pages) pages"
 [ "$(backend pages)" -eq 0 ] || fail "backend still holds $(backend pages) pages"
-expect "a new workload verifies across both areas" in_cgroup $W verify --size 160M
+expect "a new workload verifies across both areas" in_cgroup $W verify --size $(by_kernel 160M 48M)
 ok "nothing held after exit"
