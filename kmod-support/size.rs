@@ -5,20 +5,25 @@
 use kernel::prelude::*;
 
 /// Parses bytes with an optional K, M, G or T suffix (powers of 1024).
+///
+/// Works on bytes, not `str` slices: slicing a `str` can panic on a char
+/// boundary, and objtool in 6.12 does not know that panic function is
+/// noreturn ("falls through to next function" in the caller).
 pub(crate) fn parse_size(s: &str) -> Option<u64> {
-    let s = s.trim();
-    let (digits, shift) = match s.as_bytes().last()? {
-        b'k' | b'K' => (&s[..s.len() - 1], 10),
-        b'm' | b'M' => (&s[..s.len() - 1], 20),
-        b'g' | b'G' => (&s[..s.len() - 1], 30),
-        b't' | b'T' => (&s[..s.len() - 1], 40),
+    let s = s.trim().as_bytes();
+    let (last, rest) = s.split_last()?;
+    let (digits, shift) = match last {
+        b'k' | b'K' => (rest, 10),
+        b'm' | b'M' => (rest, 20),
+        b'g' | b'G' => (rest, 30),
+        b't' | b'T' => (rest, 40),
         _ => (s, 0),
     };
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
         return None;
     }
     let mut n: u64 = 0;
-    for b in digits.bytes() {
+    for b in digits {
         n = n.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
     }
     n.checked_mul(1u64 << shift)
