@@ -34,7 +34,9 @@ impl PagePool {
     /// Puts `page` at `slot`, returning the page it replaces.
     pub(crate) fn insert(&self, slot: u64, page: OwnedPage) -> Result<Option<OwnedPage>> {
         let raw = page.into_raw();
-        let gfp = bindings::GFP_NOIO | bindings::__GFP_NOWARN;
+        // Stores run in reclaim (PF_MEMALLOC): without __GFP_NOMEMALLOC the
+        // XArray's node allocations would come from the emergency reserves.
+        let gfp = bindings::GFP_NOIO | bindings::__GFP_NOWARN | bindings::__GFP_NOMEMALLOC;
         // SAFETY: `xa` is initialised (type invariant); `raw` is a page
         // pointer, which is aligned and so a valid XArray entry.
         let old = unsafe { bindings::xa_store(self.xa.get(), slot as c_ulong, raw as *mut c_void, gfp) };
