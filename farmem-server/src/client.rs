@@ -2,7 +2,7 @@
 //! queue with chosen private data, then read and write pages of a region
 //! with one-sided RDMA.
 
-use crate::protocol::{self, AcceptReply, Status};
+use crate::protocol::{self, AcceptError, AcceptReply, Status};
 use rdma_sys::*;
 use std::io;
 use std::net::SocketAddrV4;
@@ -17,6 +17,8 @@ pub enum ClientError {
     Rejected(String),
     #[error("unexpected connection event {0}")]
     Unexpected(String),
+    #[error("the server's accept is unusable: {0}")]
+    BadAccept(#[from] AcceptError),
     #[error("timed out waiting for {0}")]
     Timeout(&'static str),
 }
@@ -48,12 +50,13 @@ fn reject_reason(ev: &rdma_cm_event) -> String {
             std::slice::from_raw_parts(c.private_data as *const u8, usize::from(c.private_data_len))
         }
     };
-    if data.len() >= protocol::REJECT_LEN && data[0..4] == protocol::MAGIC.to_le_bytes() {
-        if let Some(s) = Status::from_u16(u16::from_le_bytes([data[6], data[7]])) {
-            return s.reason().to_string();
-        }
+    match protocol::decode_reject(data) {
+        Some(code) => match Status::from_u16(code) {
+            Some(s) => s.reason().to_string(),
+            None => format!("unknown reason (code {code})"),
+        },
+        None => format!("no fastswap reason (status {})", ev.status),
     }
-    format!("no fastswap reason (status {})", ev.status)
 }
 
 impl Connection {
@@ -149,8 +152,7 @@ impl Connection {
                         usize::from(e.param.conn.private_data_len),
                     )
                 };
-                AcceptReply::decode(data)
-                    .ok_or_else(|| ClientError::Unexpected("accept without a region".into()))
+                AcceptReply::decode(data).map_err(ClientError::BadAccept)
             }
             rdma_cm_event_type::RDMA_CM_EVENT_REJECTED => {
                 Err(ClientError::Rejected(reject_reason(e)))

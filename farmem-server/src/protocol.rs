@@ -2,6 +2,37 @@
 //! private data carried in the RDMA CM connect request, accept and reject.
 //! Little-endian, fixed layout; rdma-backend-mod/protocol.rs is the kernel's
 //! copy and must match.
+//!
+//! Connect request (client to server, 24 bytes):
+//!
+//! | bytes  | field                                  |
+//! |--------|----------------------------------------|
+//! | 0..4   | magic                                  |
+//! | 4..6   | version                                |
+//! | 6..8   | queue index                            |
+//! | 8..10  | queue count                            |
+//! | 10..16 | reserved, zero                         |
+//! | 16..24 | client id                              |
+//!
+//! Accept (server to client, 32 bytes):
+//!
+//! | bytes  | field                                  |
+//! |--------|----------------------------------------|
+//! | 0..4   | magic                                  |
+//! | 4..6   | version                                |
+//! | 6..8   | status, 0                              |
+//! | 8..12  | rkey                                   |
+//! | 12..16 | reserved, zero                         |
+//! | 16..24 | remote address of the region's byte 0  |
+//! | 24..32 | region size in bytes                   |
+//!
+//! Reject (server to client, 8 bytes): magic, version, status.
+//!
+//! The CM pads private data with zeros to its transport's fixed size, so a
+//! receiver sees more bytes than these; only the fields above are read, and
+//! the reserved bytes inside them must be zero (they are how a later version
+//! could add a field that an older peer must not silently ignore: such a
+//! change bumps `VERSION`).
 
 pub const MAGIC: u32 = 0x4657_5350; // "PSWF" little-endian: Fastswap
 pub const VERSION: u16 = 1;
@@ -13,7 +44,9 @@ pub const ACCEPT_LEN: usize = 32;
 pub const REJECT_LEN: usize = 8;
 
 /// Why a connection was refused; sent in the reject, logged by the client.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Codes are only ever added: a client that does not know a code still
+/// sees that it was refused (the kernel prints "unknown reason").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u16)]
 pub enum Status {
     Ok = 0,
@@ -24,23 +57,26 @@ pub enum Status {
     DuplicateQueue = 5,
     NoMemory = 6,
     Malformed = 7,
+    ReservedNotZero = 8,
+    AcceptFailed = 9,
 }
+
+const ALL: [Status; 10] = [
+    Status::Ok,
+    Status::BadMagic,
+    Status::UnsupportedVersion,
+    Status::BadQueue,
+    Status::QueueCountMismatch,
+    Status::DuplicateQueue,
+    Status::NoMemory,
+    Status::Malformed,
+    Status::ReservedNotZero,
+    Status::AcceptFailed,
+];
 
 impl Status {
     pub fn from_u16(v: u16) -> Option<Self> {
-        use Status::*;
-        [
-            Ok,
-            BadMagic,
-            UnsupportedVersion,
-            BadQueue,
-            QueueCountMismatch,
-            DuplicateQueue,
-            NoMemory,
-            Malformed,
-        ]
-        .into_iter()
-        .find(|s| *s as u16 == v)
+        ALL.into_iter().find(|s| *s as u16 == v)
     }
 
     pub fn reason(self) -> &'static str {
@@ -53,8 +89,24 @@ impl Status {
             Status::DuplicateQueue => "queue already connected",
             Status::NoMemory => "server cannot register a region for this client",
             Status::Malformed => "private data too short",
+            Status::ReservedNotZero => "reserved bytes are not zero",
+            Status::AcceptFailed => "server could not set up the queue pair",
         }
     }
+}
+
+fn u16_at(b: &[u8], i: usize) -> u16 {
+    u16::from_le_bytes([b[i], b[i + 1]])
+}
+
+fn u32_at(b: &[u8], i: usize) -> u32 {
+    u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]])
+}
+
+fn u64_at(b: &[u8], i: usize) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[i..i + 8]);
+    u64::from_le_bytes(a)
 }
 
 /// Sent by the client with each queue's connect request.
@@ -82,18 +134,20 @@ impl ConnectRequest {
         if b.len() < CONNECT_LEN {
             return Err(Status::Malformed);
         }
-        let u16_at = |i: usize| u16::from_le_bytes([b[i], b[i + 1]]);
-        if u32::from_le_bytes([b[0], b[1], b[2], b[3]]) != MAGIC {
+        if u32_at(b, 0) != MAGIC {
             return Err(Status::BadMagic);
         }
         let req = ConnectRequest {
-            version: u16_at(4),
-            queue: u16_at(6),
-            queue_count: u16_at(8),
-            client_id: u64::from_le_bytes(b[16..24].try_into().map_err(|_| Status::Malformed)?),
+            version: u16_at(b, 4),
+            queue: u16_at(b, 6),
+            queue_count: u16_at(b, 8),
+            client_id: u64_at(b, 16),
         };
         if req.version != VERSION {
             return Err(Status::UnsupportedVersion);
+        }
+        if b[10..16].iter().any(|&x| x != 0) {
+            return Err(Status::ReservedNotZero);
         }
         if req.queue_count == 0 || req.queue_count > MAX_QUEUES || req.queue >= req.queue_count {
             return Err(Status::BadQueue);
@@ -105,9 +159,29 @@ impl ConnectRequest {
 /// Sent by the server in the accept: where the client's region is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AcceptReply {
+    /// The remote address of the region's first byte, as the client puts
+    /// it in its RDMA work requests (an I/O virtual address, not a pointer
+    /// in the server).
     pub addr: u64,
     pub rkey: u32,
     pub size: u64,
+}
+
+/// Why an accept's private data is not a usable reply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum AcceptError {
+    #[error("accept too short ({0} bytes)")]
+    Short(usize),
+    #[error("accept is not from a farmem-server (bad magic)")]
+    BadMagic,
+    #[error("accept has protocol version {0}, expected {VERSION}")]
+    Version(u16),
+    #[error("accept carries status {0}, not ok")]
+    Status(u16),
+    #[error("accept has reserved bytes that are not zero")]
+    Reserved,
+    #[error("accept offers an empty region")]
+    Empty,
 }
 
 impl AcceptReply {
@@ -122,15 +196,35 @@ impl AcceptReply {
         b
     }
 
-    pub fn decode(b: &[u8]) -> Option<Self> {
-        if b.len() < ACCEPT_LEN || b[0..4] != MAGIC.to_le_bytes() {
-            return None;
+    /// Parses an accept, checking everything a client must check before it
+    /// uses the region: magic, version, status, reserved bytes, a size.
+    pub fn decode(b: &[u8]) -> Result<Self, AcceptError> {
+        if b.len() < ACCEPT_LEN {
+            return Err(AcceptError::Short(b.len()));
         }
-        Some(AcceptReply {
-            rkey: u32::from_le_bytes(b[8..12].try_into().ok()?),
-            addr: u64::from_le_bytes(b[16..24].try_into().ok()?),
-            size: u64::from_le_bytes(b[24..32].try_into().ok()?),
-        })
+        if u32_at(b, 0) != MAGIC {
+            return Err(AcceptError::BadMagic);
+        }
+        match u16_at(b, 4) {
+            VERSION => {}
+            v => return Err(AcceptError::Version(v)),
+        }
+        match u16_at(b, 6) {
+            0 => {}
+            s => return Err(AcceptError::Status(s)),
+        }
+        if b[12..16].iter().any(|&x| x != 0) {
+            return Err(AcceptError::Reserved);
+        }
+        let reply = AcceptReply {
+            rkey: u32_at(b, 8),
+            addr: u64_at(b, 16),
+            size: u64_at(b, 24),
+        };
+        if reply.size == 0 {
+            return Err(AcceptError::Empty);
+        }
+        Ok(reply)
     }
 }
 
@@ -140,6 +234,15 @@ pub fn encode_reject(status: Status) -> [u8; REJECT_LEN] {
     b[4..6].copy_from_slice(&VERSION.to_le_bytes());
     b[6..8].copy_from_slice(&(status as u16).to_le_bytes());
     b
+}
+
+/// The status code in a reject from a farmem-server (of any version), or
+/// None when the reject carries no fastswap reason.
+pub fn decode_reject(b: &[u8]) -> Option<u16> {
+    if b.len() < REJECT_LEN || u32_at(b, 0) != MAGIC {
+        return None;
+    }
+    Some(u16_at(b, 6))
 }
 
 #[cfg(test)]
@@ -161,16 +264,36 @@ mod tests {
     }
 
     #[test]
+    fn connect_layout() {
+        let b = req().encode();
+        assert_eq!(&b[0..4], b"PSWF");
+        assert_eq!(&b[4..6], &[1, 0]);
+        assert_eq!(&b[6..8], &[2, 0]);
+        assert_eq!(&b[8..10], &[6, 0]);
+        assert_eq!(&b[10..16], &[0; 6]);
+        assert_eq!(&b[16..24], &0xdead_beef_1234u64.to_le_bytes());
+    }
+
+    #[test]
+    fn connect_padded_by_the_cm_still_decodes() {
+        // The CM hands the server 56 bytes on RoCE: ours, then zeros.
+        let mut b = [0u8; 56];
+        b[..CONNECT_LEN].copy_from_slice(&req().encode());
+        assert_eq!(ConnectRequest::decode(&b), Ok(req()));
+    }
+
+    #[test]
     fn connect_rejects_bad_input() {
         let good = req().encode();
         assert_eq!(ConnectRequest::decode(&good[..10]), Err(Status::Malformed));
+        assert_eq!(ConnectRequest::decode(&[]), Err(Status::Malformed));
         let mut b = good;
         b[0] ^= 1;
         assert_eq!(ConnectRequest::decode(&b), Err(Status::BadMagic));
         let mut b = good;
         b[4] = 9;
         assert_eq!(ConnectRequest::decode(&b), Err(Status::UnsupportedVersion));
-        for (q, n) in [(6, 6), (0, 0), (0, MAX_QUEUES + 1)] {
+        for (q, n) in [(6, 6), (0, 0), (0, MAX_QUEUES + 1), (u16::MAX, u16::MAX)] {
             let r = ConnectRequest {
                 queue: q,
                 queue_count: n,
@@ -182,33 +305,112 @@ mod tests {
                 "{q}/{n}"
             );
         }
+        let r = ConnectRequest {
+            queue: MAX_QUEUES - 1,
+            queue_count: MAX_QUEUES,
+            ..req()
+        };
+        assert_eq!(ConnectRequest::decode(&r.encode()), Ok(r));
+    }
+
+    #[test]
+    fn connect_reserved_bytes_must_be_zero() {
+        for i in 10..16 {
+            let mut b = req().encode();
+            b[i] = 0x80;
+            assert_eq!(
+                ConnectRequest::decode(&b),
+                Err(Status::ReservedNotZero),
+                "byte {i}"
+            );
+        }
+    }
+
+    #[test]
+    fn version_is_checked_before_the_rest() {
+        // A request of another version may lay its bytes out differently:
+        // it is refused as such, not as a malformed version-1 request.
+        let mut b = req().encode();
+        b[4] = 2;
+        b[12] = 1;
+        b[8] = 0;
+        assert_eq!(ConnectRequest::decode(&b), Err(Status::UnsupportedVersion));
+    }
+
+    fn reply() -> AcceptReply {
+        AcceptReply {
+            addr: 0,
+            rkey: 0x1234,
+            size: 1 << 30,
+        }
     }
 
     #[test]
     fn accept_round_trip() {
-        let a = AcceptReply {
-            addr: 0x7f00_0000_1000,
-            rkey: 0x1234,
-            size: 1 << 30,
-        };
-        assert_eq!(AcceptReply::decode(&a.encode()), Some(a));
-        assert_eq!(AcceptReply::decode(&a.encode()[..20]), None);
+        let a = reply();
+        assert_eq!(AcceptReply::decode(&a.encode()), Ok(a));
+        let mut padded = [0u8; 196];
+        padded[..ACCEPT_LEN].copy_from_slice(&a.encode());
+        assert_eq!(AcceptReply::decode(&padded), Ok(a));
+    }
+
+    #[test]
+    fn accept_layout() {
+        let b = reply().encode();
+        assert_eq!(&b[0..4], b"PSWF");
+        assert_eq!(&b[4..8], &[1, 0, 0, 0]);
+        assert_eq!(&b[8..12], &0x1234u32.to_le_bytes());
+        assert_eq!(&b[12..16], &[0; 4]);
+        assert_eq!(&b[16..24], &[0; 8]);
+        assert_eq!(&b[24..32], &(1u64 << 30).to_le_bytes());
+    }
+
+    #[test]
+    fn accept_checks_every_field() {
+        let good = reply().encode();
+        assert_eq!(
+            AcceptReply::decode(&good[..20]),
+            Err(AcceptError::Short(20))
+        );
+        let mut b = good;
+        b[3] = 0;
+        assert_eq!(AcceptReply::decode(&b), Err(AcceptError::BadMagic));
+        let mut b = good;
+        b[4] = 2;
+        assert_eq!(AcceptReply::decode(&b), Err(AcceptError::Version(2)));
+        let mut b = good;
+        b[6] = Status::NoMemory as u8;
+        assert_eq!(AcceptReply::decode(&b), Err(AcceptError::Status(6)));
+        for i in 12..16 {
+            let mut b = good;
+            b[i] = 1;
+            assert_eq!(AcceptReply::decode(&b), Err(AcceptError::Reserved), "{i}");
+        }
+        let empty = AcceptReply { size: 0, ..reply() };
+        assert_eq!(
+            AcceptReply::decode(&empty.encode()),
+            Err(AcceptError::Empty)
+        );
     }
 
     #[test]
     fn reject_carries_status() {
         let b = encode_reject(Status::NoMemory);
-        assert_eq!(
-            Status::from_u16(u16::from_le_bytes([b[6], b[7]])),
-            Some(Status::NoMemory)
-        );
+        assert_eq!(&b[4..6], &VERSION.to_le_bytes());
+        assert_eq!(decode_reject(&b), Some(Status::NoMemory as u16));
+        assert_eq!(decode_reject(&b[..6]), None);
+        assert_eq!(decode_reject(&[0u8; 8]), None);
     }
 
     #[test]
-    fn status_codes_are_distinct() {
-        for v in 0..8u16 {
-            assert_eq!(Status::from_u16(v).map(|s| s as u16), Some(v));
+    fn status_codes_are_distinct_and_stable() {
+        // The kernel's copy maps these numbers to text: never renumber.
+        for (v, s) in ALL.iter().enumerate() {
+            assert_eq!(*s as usize, v);
+            assert_eq!(Status::from_u16(v as u16), Some(*s));
         }
-        assert_eq!(Status::from_u16(8), None);
+        assert_eq!(Status::from_u16(ALL.len() as u16), None);
+        assert_eq!(Status::BadMagic as u16, 1);
+        assert_eq!(Status::Malformed as u16, 7);
     }
 }
