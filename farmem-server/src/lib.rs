@@ -7,6 +7,8 @@
 
 pub mod client;
 pub mod clients;
+pub mod logging;
+pub mod peer;
 pub mod protocol;
 pub mod server;
 pub mod size;

@@ -1,8 +1,10 @@
 use clap::Parser;
+use farmem_server::logging;
 use farmem_server::server::{self, Config};
 use farmem_server::size::Size;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::process::ExitCode;
+use tracing::error;
 
 /// Far memory server for Fastswap: serves each client a region of memory
 /// over RDMA.
@@ -58,12 +60,13 @@ fn check_size(size: u64) -> Result<(), String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    logging::init();
     if cli.port == 0 {
-        eprintln!("error: port must be between 1 and 65535");
+        error!("port must be between 1 and 65535");
         return ExitCode::from(2);
     }
     if let Err(e) = check_size(cli.size.0) {
-        eprintln!("error: {e}");
+        error!("{e}");
         return ExitCode::from(2);
     }
     let rt = match tokio::runtime::Builder::new_current_thread()
@@ -72,7 +75,7 @@ fn main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the event loop: {e}");
+            error!("cannot start the event loop: {e}");
             return ExitCode::FAILURE;
         }
     };
@@ -83,7 +86,7 @@ fn main() -> ExitCode {
     match rt.block_on(server::run(cfg, shutdown_signal())) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            error!("{e}");
             ExitCode::FAILURE
         }
     }

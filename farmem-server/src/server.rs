@@ -2,13 +2,21 @@
 //! when clients go away, stop on SIGINT/SIGTERM.
 
 use crate::clients::Clients;
+use crate::logging::{RateLimit, ShortId};
+use crate::peer::Peer;
 use crate::protocol::{self, AcceptReply, ConnectRequest, Status};
 use crate::verbs::{CmEvent, CmId, EventChannel, EventKind, Region};
 use std::collections::HashMap;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddrV4;
+use std::time::{Duration, Instant};
 use tokio::io::unix::AsyncFd;
+use tracing::{debug, error, info, warn};
+
+/// Reject lines logged per window; the rest are counted.
+const REJECT_LOG_BURST: u32 = 20;
+const REJECT_LOG_WINDOW: Duration = Duration::from_secs(10);
 
 pub struct Config {
     pub addr: SocketAddrV4,
@@ -32,10 +40,19 @@ struct Conn {
     client_id: u64,
     queue: u16,
     queue_count: u16,
+    peer: Peer,
+    region_mib: u64,
+}
+
+impl Conn {
+    fn who(&self) -> String {
+        format!("client {} from {}", ShortId::of(self.client_id), self.peer)
+    }
 }
 
 struct Server {
     region_size: u64,
+    reject_log: RateLimit,
     // Field order is drop order: connections (QPs) before regions (PDs).
     conns: HashMap<usize, Conn>,
     clients: Clients<Region>,
@@ -53,17 +70,25 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
     // which happens after `fd` below.
     let fd = unsafe { AsyncFd::register(channel.fd()) }
         .map_err(|e| ServerError::Events(io::Error::other(e.to_string())))?;
-    println!("listening on port {}", cfg.addr.port());
+    info!(
+        "listening on port {} (address {}, {} MiB per client)",
+        cfg.addr.port(),
+        cfg.addr.ip(),
+        cfg.region_size >> 20
+    );
 
     let mut server = Server {
         region_size: cfg.region_size,
+        reject_log: RateLimit::new(REJECT_LOG_BURST, REJECT_LOG_WINDOW),
         conns: HashMap::new(),
         clients: Clients::default(),
     };
     tokio::pin!(shutdown);
     let result = loop {
+        let wake = server.reject_log.flush_at();
         tokio::select! {
             _ = &mut shutdown => break Ok(()),
+            _ = sleep_until(wake), if wake.is_some() => server.tick(),
             ready = fd.readable() => {
                 let mut guard = match ready {
                     Ok(g) => g,
@@ -74,7 +99,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
                         Ok(Some(ev)) => server.handle(ev),
                         Ok(None) => break,
                         Err(e) => {
-                            eprintln!("error: reading RDMA CM event: {e}");
+                            error!("reading RDMA CM event: {e}");
                             break;
                         }
                     }
@@ -83,7 +108,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
             }
         }
     };
-    println!(
+    info!(
         "shutting down: {} client(s), {} queue(s) connected",
         server.clients.len(),
         server.conns.len()
@@ -112,11 +137,12 @@ impl Server {
             }
             EventKind::Established => {
                 if let Some(c) = self.conns.get(&ev.id_key()) {
-                    println!(
-                        "client {:016x}: queue {}/{} connected",
-                        c.client_id,
+                    info!(
+                        "{}: queue {}/{} connected ({} MiB region)",
+                        c.who(),
                         c.queue + 1,
-                        c.queue_count
+                        c.queue_count,
+                        c.region_mib
                     );
                 }
             }
@@ -129,28 +155,38 @@ impl Server {
                 let name = ev.name();
                 let key = ev.id_key();
                 drop(ev);
-                if self.conns.contains_key(&key) {
-                    println!("connection event {name}: dropping the queue");
-                    self.disconnected(key);
+                match self.conns.get(&key) {
+                    Some(c) => {
+                        warn!(
+                            "{}: queue {}/{}: {name}; dropping the queue",
+                            c.who(),
+                            c.queue + 1,
+                            c.queue_count
+                        );
+                        self.disconnected(key);
+                    }
+                    None => debug!("RDMA CM event {name} for no connection"),
                 }
             }
         }
     }
 
     fn connect_request(&mut self, id: CmId, data: &[u8], initiator_depth: u8) {
+        let peer = id.peer();
         let req = match ConnectRequest::decode(data) {
             Ok(r) => r,
-            Err(status) => return reject(id, status, "unknown client"),
+            Err(status) => return self.reject(id, status, &peer, None),
         };
         let size = self.region_size;
-        let client_id = req.client_id;
+        let who = format!("client {} from {peer}", ShortId::of(req.client_id));
         let admitted = self
             .clients
-            .admit(&req, || new_region(&id, client_id, size, req.queue_count));
+            .admit(&req, || new_region(&id, &who, size, req.queue_count));
         let region = match admitted {
             Ok(r) => r,
-            Err(status) => return reject(id, status, &format!("client {:016x}", req.client_id)),
+            Err(status) => return self.reject(id, status, &peer, Some(&req)),
         };
+        let region_mib = region.size() >> 20;
         let reply = AcceptReply {
             addr: region.addr(),
             rkey: region.rkey(),
@@ -158,9 +194,13 @@ impl Server {
         };
         // Allow the client as many outstanding RDMA reads as it asks for.
         if let Err(e) = id.accept(region, &reply.encode(), initiator_depth.max(1)) {
-            eprintln!("error: client {:016x}: accept failed: {e}", req.client_id);
+            error!(
+                "{who}: queue {}/{}: accept failed: {e}",
+                req.queue + 1,
+                req.queue_count
+            );
             drop(id);
-            self.release(req.client_id, req.queue);
+            self.release(req.client_id, req.queue, &peer);
             return;
         }
         self.conns.insert(
@@ -170,8 +210,48 @@ impl Server {
                 client_id: req.client_id,
                 queue: req.queue,
                 queue_count: req.queue_count,
+                peer,
+                region_mib,
             },
         );
+    }
+
+    /// Refuses a connection with a reason the client logs, and logs it at
+    /// a bounded rate (a flood of bad requests must not flood the log).
+    fn reject(&mut self, id: CmId, status: Status, peer: &Peer, req: Option<&ConnectRequest>) {
+        id.reject(&protocol::encode_reject(status));
+        drop(id);
+        let v = self.reject_log.event(Instant::now());
+        if let Some(n) = v.suppressed_before {
+            self.log_suppressed(n);
+        }
+        if !v.log {
+            return;
+        }
+        match req {
+            Some(r) => warn!(
+                "rejected connection from {peer} (client {}, queue {}/{}): {}",
+                ShortId::of(r.client_id),
+                r.queue + 1,
+                r.queue_count,
+                status.reason()
+            ),
+            None => warn!("rejected connection from {peer}: {}", status.reason()),
+        }
+    }
+
+    fn log_suppressed(&self, n: u64) {
+        warn!(
+            "{n} more rejected connection(s) not logged (at most {REJECT_LOG_BURST} lines per {} s)",
+            self.reject_log.window().as_secs()
+        );
+    }
+
+    /// Timed work: the count of reject lines left out.
+    fn tick(&mut self) {
+        if let Some(n) = self.reject_log.flush(Instant::now()) {
+            self.log_suppressed(n);
+        }
     }
 
     fn disconnected(&mut self, key: usize) {
@@ -179,24 +259,34 @@ impl Server {
             return;
         };
         c.id.disconnect();
-        println!(
-            "client {:016x}: queue {}/{} disconnected",
-            c.client_id,
+        info!(
+            "{}: queue {}/{} disconnected ({} MiB region)",
+            c.who(),
             c.queue + 1,
-            c.queue_count
+            c.queue_count,
+            c.region_mib
         );
-        let (client_id, queue) = (c.client_id, c.queue);
+        let (client_id, queue, peer) = (c.client_id, c.queue, c.peer);
         drop(c); // destroys the QP before the region's PD can go
-        self.release(client_id, queue);
+        self.release(client_id, queue, &peer);
     }
 
-    fn release(&mut self, client_id: u64, queue: u16) {
+    fn release(&mut self, client_id: u64, queue: u16, peer: &Peer) {
         if let Some(region) = self.clients.release(client_id, queue) {
-            println!(
-                "client {client_id:016x}: all queues gone, freed {} MiB region",
+            info!(
+                "client {} from {peer}: all queues gone, freed {} MiB region",
+                ShortId::of(client_id),
                 region.size() >> 20
             );
         }
+    }
+}
+
+/// Sleeps until `at`, or forever when there is nothing to wait for.
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(t) => tokio::time::sleep_until(t.into()).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -214,11 +304,11 @@ fn available_memory() -> Option<u64> {
 /// Registers a client's region, or logs why not. Registration pins the
 /// whole region, so a region that does not fit is refused up front rather
 /// than letting the OOM killer end the server and every client with it.
-fn new_region(id: &CmId, client_id: u64, size: u64, queues: u16) -> Option<Region> {
+fn new_region(id: &CmId, who: &str, size: u64, queues: u16) -> Option<Region> {
     if let Some(avail) = available_memory() {
         if avail < size + RESERVE {
-            eprintln!(
-                "error: client {client_id:016x}: a {} MiB region does not fit ({} MiB available)",
+            error!(
+                "{who}: a {} MiB region does not fit ({} MiB available)",
                 size >> 20,
                 avail >> 20
             );
@@ -227,23 +317,15 @@ fn new_region(id: &CmId, client_id: u64, size: u64, queues: u16) -> Option<Regio
     }
     match Region::new(id, size as usize) {
         Ok(r) => {
-            println!(
-                "client {client_id:016x}: registered {} MiB region ({queues} queues)",
+            info!(
+                "{who}: registered {} MiB region ({queues} queues)",
                 size >> 20
             );
             Some(r)
         }
         Err(e) => {
-            eprintln!(
-                "error: client {client_id:016x}: cannot register {} MiB: {e}",
-                size >> 20
-            );
+            error!("{who}: cannot register {} MiB: {e}", size >> 20);
             None
         }
     }
-}
-
-fn reject(id: CmId, status: Status, who: &str) {
-    println!("rejected connection from {who}: {}", status.reason());
-    id.reject(&protocol::encode_reject(status));
 }

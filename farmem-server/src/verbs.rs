@@ -1,9 +1,10 @@
 //! Thin owning wrappers over librdmacm and libibverbs (through rdma-sys).
 //! Every raw call lives here; the server logic uses these types only.
 
+use crate::peer::Peer;
 use rdma_sys::*;
 use std::io;
-use std::net::SocketAddrV4;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddrV4};
 use std::os::fd::RawFd;
 use std::ptr::{self, NonNull};
 
@@ -194,6 +195,34 @@ pub struct CmId(NonNull<rdma_cm_id>);
 impl CmId {
     pub fn key(&self) -> usize {
         self.0.as_ptr() as usize
+    }
+
+    /// The peer of a connection (a connect request's new id): its address
+    /// and GID as the CM reported them.
+    pub fn peer(&self) -> Peer {
+        // SAFETY: valid id; librdmacm fills `route.addr` (addresses and
+        // GIDs) for a connect request's id before reporting the event.
+        let addr = unsafe { &self.0.as_ref().route.addr };
+        // SAFETY: the family field is common to every member of the union.
+        let family = i32::from(unsafe { addr.dst_addr_union.dst_addr.sa_family });
+        let ip = match family {
+            libc::AF_INET => {
+                // SAFETY: an AF_INET address is a sockaddr_in.
+                let sin = unsafe { addr.dst_addr_union.dst_sin };
+                Some(IpAddr::V4(Ipv4Addr::from(u32::from_be(
+                    sin.sin_addr.s_addr,
+                ))))
+            }
+            libc::AF_INET6 => {
+                // SAFETY: an AF_INET6 address is a sockaddr_in6.
+                let sin6 = unsafe { addr.dst_addr_union.dst_sin6 };
+                Some(IpAddr::V6(Ipv6Addr::from(sin6.sin6_addr.s6_addr)))
+            }
+            _ => None,
+        };
+        // SAFETY: `ibaddr` is the union's only member; plain bytes.
+        let gid = unsafe { addr.addr.ibaddr.dgid.raw };
+        Peer { ip, gid }
     }
 
     fn verbs(&self) -> *mut ibv_context {

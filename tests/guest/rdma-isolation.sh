@@ -1,8 +1,8 @@
 # Several clients on one server: the kernel client verifies its data while
 # two userspace clients each use their own region, and one using the
 # other's address and key gets a remote access error.
-# server-log: client 00000000000a11ce: registered
-# server-log: client 0000000000000b0b: registered
+# server-log: client 494fe6b1 from 192.0.2.2: registered
+# server-log: client 28dea1b0 from 192.0.2.2: registered
 . /tests/lib.sh
 rdma_up $CLIENT_IP
 swap_on
