@@ -188,17 +188,21 @@ impl Server {
         };
         let region_mib = region.size() >> 20;
         let reply = AcceptReply {
-            addr: region.addr(),
+            addr: region.iova(),
             rkey: region.rkey(),
             size: region.size(),
         };
         // Allow the client as many outstanding RDMA reads as it asks for.
         if let Err(e) = id.accept(region, &reply.encode(), initiator_depth.max(1)) {
             error!(
-                "{who}: queue {}/{}: accept failed: {e}",
+                "{who}: queue {}/{}: accept failed: {e}; rejecting it",
                 req.queue + 1,
                 req.queue_count
             );
+            // The client learns why instead of waiting for its timeout. (If
+            // the kernel's part of the accept failed, it has already sent a
+            // reject without a reason, and this one is a no-op.)
+            id.reject(&protocol::encode_reject(Status::AcceptFailed));
             drop(id);
             self.release(req.client_id, req.queue, &peer);
             return;

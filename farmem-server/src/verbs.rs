@@ -285,6 +285,9 @@ impl Drop for CmId {
     }
 }
 
+/// The I/O virtual address every region is registered at.
+pub const REGION_IOVA: u64 = 0;
+
 /// One client's far memory: its own protection domain, completion queue,
 /// and a registered region. Other clients' QPs live in other PDs, so they
 /// cannot use this region's rkey.
@@ -335,16 +338,20 @@ impl Region {
         let access = ibv_access_flags::IBV_ACCESS_LOCAL_WRITE.0
             | ibv_access_flags::IBV_ACCESS_REMOTE_READ.0
             | ibv_access_flags::IBV_ACCESS_REMOTE_WRITE.0;
+        // Zero-based: remote addresses are offsets into the region, so the
+        // accept tells a client nothing about the server's address space.
         // SAFETY: the mapping is `size` bytes and lives until dereg.
         r.mr = Some(non_null(
-            unsafe { ibv_reg_mr(pd.as_ptr(), mem, size, access as i32) },
-            "ibv_reg_mr",
+            unsafe { ibv_reg_mr_iova2(pd.as_ptr(), mem, size, REGION_IOVA, access) },
+            "ibv_reg_mr_iova2",
         )?);
         r.finish()
     }
 
-    pub fn addr(&self) -> u64 {
-        self.mem.as_ptr() as u64
+    /// The remote address of the region's first byte (its I/O virtual
+    /// address): always [`REGION_IOVA`].
+    pub fn iova(&self) -> u64 {
+        REGION_IOVA
     }
 
     pub fn rkey(&self) -> u32 {
