@@ -5,11 +5,14 @@
 //! protection domain, and the accept tells it where (address, rkey, size).
 //! The client then reads and writes pages with one-sided RDMA.
 
+pub mod budget;
 pub mod client;
 pub mod clients;
+pub mod duration;
 pub mod logging;
 pub mod peer;
 pub mod protocol;
 pub mod server;
 pub mod size;
+pub mod system;
 pub mod verbs;

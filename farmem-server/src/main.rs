@@ -1,10 +1,14 @@
 use clap::Parser;
+use farmem_server::budget::{self, MemInfo};
+use farmem_server::clients::Limits;
+use farmem_server::duration::Seconds;
 use farmem_server::logging;
 use farmem_server::server::{self, Config};
 use farmem_server::size::Size;
+use farmem_server::system;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::process::ExitCode;
-use tracing::error;
+use tracing::{error, info, warn};
 
 /// Far memory server for Fastswap: serves each client a region of memory
 /// over RDMA.
@@ -19,43 +23,38 @@ struct Cli {
     /// Address to listen on (an address of an RDMA-capable interface)
     #[arg(long, default_value_t = Ipv4Addr::UNSPECIFIED)]
     bind: Ipv4Addr,
+    /// Memory for all clients' regions together [default: 3/4 of
+    /// MemAvailable at start, leaving at least max(256 MiB, 1/16 of RAM)]
+    #[arg(long)]
+    memory: Option<Size>,
+    /// Clients served at once
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..))]
+    max_clients: u32,
+    /// Clients served at once from one peer address
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..))]
+    max_clients_per_addr: u32,
+    /// Time a client has, from its first queue, to connect all its queues;
+    /// after it the client is disconnected and its region freed
+    #[arg(long, default_value = "60s")]
+    join_deadline: Seconds,
+    /// The server's oom_score_adj: its clients' regions count as its memory,
+    /// and the OOM killer must not pick it first
+    #[arg(long, default_value_t = -900, allow_hyphen_values = true,
+          value_parser = clap::value_parser!(i32).range(-1000..=1000))]
+    oom_score_adj: i32,
 }
 
-/// Registered memory is pinned: lift the memlock limit (we run as root on
-/// the far memory node) and refuse a size the machine cannot hold.
-fn check_size(size: u64) -> Result<(), String> {
-    // SAFETY: sysconf has no preconditions.
-    let total = unsafe {
-        libc::sysconf(libc::_SC_PHYS_PAGES) as u64 * libc::sysconf(libc::_SC_PAGESIZE) as u64
-    };
-    if size >= total {
-        return Err(format!(
-            "--size {} MiB cannot be registered: this machine has {} MiB of memory",
-            size >> 20,
-            total >> 20
-        ));
+impl Cli {
+    fn limits(&self, m: &MemInfo) -> Result<Limits, budget::BudgetError> {
+        let budget = budget::choose(self.size.0, self.memory.map(|s| s.0), m)?;
+        Ok(Limits {
+            region_size: self.size.0,
+            budget,
+            max_clients: self.max_clients as usize,
+            max_per_peer: self.max_clients_per_addr as usize,
+            join_deadline: self.join_deadline.0,
+        })
     }
-    let unlimited = libc::rlimit {
-        rlim_cur: libc::RLIM_INFINITY,
-        rlim_max: libc::RLIM_INFINITY,
-    };
-    // SAFETY: valid rlimit struct.
-    if unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &unlimited) } != 0 {
-        let mut cur = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        // SAFETY: valid out pointer.
-        unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut cur) };
-        if cur.rlim_cur != libc::RLIM_INFINITY && cur.rlim_cur < size {
-            return Err(format!(
-                "--size {} MiB exceeds the locked-memory limit of {} KiB (raise `ulimit -l` or run as root)",
-                size >> 20,
-                cur.rlim_cur >> 10
-            ));
-        }
-    }
-    Ok(())
 }
 
 fn main() -> ExitCode {
@@ -65,9 +64,30 @@ fn main() -> ExitCode {
         error!("port must be between 1 and 65535");
         return ExitCode::from(2);
     }
-    if let Err(e) = check_size(cli.size.0) {
+    let mem = match system::meminfo() {
+        Ok(m) => m,
+        Err(e) => {
+            error!("cannot read the machine's memory: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let limits = match cli.limits(&mem) {
+        Ok(l) => l,
+        Err(e) => {
+            error!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Err(e) = system::lift_memlock(limits.budget) {
         error!("{e}");
         return ExitCode::from(2);
+    }
+    match system::set_oom_score_adj(cli.oom_score_adj) {
+        Ok(()) => info!("oom_score_adj set to {}", cli.oom_score_adj),
+        Err(e) => warn!(
+            "cannot set oom_score_adj to {} ({e}): the OOM killer may pick this server first",
+            cli.oom_score_adj
+        ),
     }
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -81,7 +101,7 @@ fn main() -> ExitCode {
     };
     let cfg = Config {
         addr: SocketAddrV4::new(cli.bind, cli.port),
-        region_size: cli.size.0,
+        limits,
     };
     match rt.block_on(server::run(cfg, shutdown_signal())) {
         Ok(()) => ExitCode::SUCCESS,
@@ -111,6 +131,9 @@ async fn shutdown_signal() {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
+
+    const MIB: u64 = 1 << 20;
 
     #[test]
     fn port_is_positional_like_rmserver() {
@@ -118,6 +141,11 @@ mod tests {
         assert_eq!(cli.port, 50000);
         assert_eq!(cli.size, Size(4 << 30));
         assert_eq!(cli.bind, Ipv4Addr::UNSPECIFIED);
+        assert_eq!(cli.memory, None);
+        assert_eq!(cli.max_clients, 32);
+        assert_eq!(cli.max_clients_per_addr, 4);
+        assert_eq!(cli.join_deadline, Seconds(Duration::from_secs(60)));
+        assert_eq!(cli.oom_score_adj, -900);
     }
 
     #[test]
@@ -129,10 +157,30 @@ mod tests {
             "512M",
             "--bind",
             "192.0.2.1",
+            "--memory",
+            "2G",
+            "--max-clients",
+            "3",
+            "--max-clients-per-addr",
+            "1",
+            "--join-deadline",
+            "10s",
+            "--oom-score-adj",
+            "-1000",
         ])
         .expect("parses");
         assert_eq!(cli.size, Size(512 << 20));
         assert_eq!(cli.bind, Ipv4Addr::new(192, 0, 2, 1));
+        let l = cli
+            .limits(&MemInfo {
+                total: 8 << 30,
+                available: 7 << 30,
+            })
+            .expect("fits");
+        assert_eq!(l.budget, 2 << 30);
+        assert_eq!((l.max_clients, l.max_per_peer), (3, 1));
+        assert_eq!(l.join_deadline, Duration::from_secs(10));
+        assert_eq!(cli.oom_score_adj, -1000);
     }
 
     #[test]
@@ -142,6 +190,11 @@ mod tests {
             vec!["farmem-server", "70000"],
             vec!["farmem-server", "50000", "--size", "lots"],
             vec!["farmem-server", "50000", "--bind", "example"],
+            vec!["farmem-server", "50000", "--memory", "1000"],
+            vec!["farmem-server", "50000", "--max-clients", "0"],
+            vec!["farmem-server", "50000", "--max-clients-per-addr", "0"],
+            vec!["farmem-server", "50000", "--join-deadline", "0"],
+            vec!["farmem-server", "50000", "--oom-score-adj", "-1001"],
         ] {
             assert!(Cli::try_parse_from(&args).is_err(), "{args:?}");
         }
@@ -149,6 +202,16 @@ mod tests {
 
     #[test]
     fn refuses_more_than_the_machine_has() {
-        assert!(check_size(u64::MAX / 2).is_err());
+        let m = MemInfo {
+            total: 1536 * MIB,
+            available: 1400 * MIB,
+        };
+        let cli = Cli::try_parse_from(["farmem-server", "1", "--size", "999T"]).expect("parses");
+        assert!(cli.limits(&m).is_err());
+        let cli = Cli::try_parse_from(["farmem-server", "1", "--size", "256M", "--memory", "2G"])
+            .expect("parses");
+        assert!(cli.limits(&m).is_err());
+        let cli = Cli::try_parse_from(["farmem-server", "1", "--size", "256M"]).expect("parses");
+        assert_eq!(cli.limits(&m).map(|l| l.budget), Ok(1050 * MIB));
     }
 }

@@ -59,9 +59,12 @@ pub enum Status {
     Malformed = 7,
     ReservedNotZero = 8,
     AcceptFailed = 9,
+    TooManyClients = 10,
+    TooManyFromPeer = 11,
+    OverBudget = 12,
 }
 
-const ALL: [Status; 10] = [
+const ALL: [Status; 13] = [
     Status::Ok,
     Status::BadMagic,
     Status::UnsupportedVersion,
@@ -72,6 +75,9 @@ const ALL: [Status; 10] = [
     Status::Malformed,
     Status::ReservedNotZero,
     Status::AcceptFailed,
+    Status::TooManyClients,
+    Status::TooManyFromPeer,
+    Status::OverBudget,
 ];
 
 impl Status {
@@ -91,6 +97,9 @@ impl Status {
             Status::Malformed => "private data too short",
             Status::ReservedNotZero => "reserved bytes are not zero",
             Status::AcceptFailed => "server could not set up the queue pair",
+            Status::TooManyClients => "server has as many clients as it may serve",
+            Status::TooManyFromPeer => "too many clients from this address",
+            Status::OverBudget => "server's memory budget is used up",
         }
     }
 }

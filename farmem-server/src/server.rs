@@ -1,10 +1,12 @@
 //! The event loop: accept queues, hand each client its region, clean up
 //! when clients go away, stop on SIGINT/SIGTERM.
 
-use crate::clients::Clients;
+use crate::budget;
+use crate::clients::{Clients, Expired, Limits};
 use crate::logging::{RateLimit, ShortId};
 use crate::peer::Peer;
 use crate::protocol::{self, AcceptReply, ConnectRequest, Status};
+use crate::system;
 use crate::verbs::{CmEvent, CmId, EventChannel, EventKind, Region};
 use std::collections::HashMap;
 use std::future::Future;
@@ -20,8 +22,7 @@ const REJECT_LOG_WINDOW: Duration = Duration::from_secs(10);
 
 pub struct Config {
     pub addr: SocketAddrV4,
-    /// Bytes of far memory per client.
-    pub region_size: u64,
+    pub limits: Limits,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -51,7 +52,6 @@ impl Conn {
 }
 
 struct Server {
-    region_size: u64,
     reject_log: RateLimit,
     // Field order is drop order: connections (QPs) before regions (PDs).
     conns: HashMap<usize, Conn>,
@@ -70,22 +70,29 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
     // which happens after `fd` below.
     let fd = unsafe { AsyncFd::register(channel.fd()) }
         .map_err(|e| ServerError::Events(io::Error::other(e.to_string())))?;
+    let l = cfg.limits;
     info!(
-        "listening on port {} (address {}, {} MiB per client)",
+        "listening on port {} (address {}): {} MiB per client, memory budget {} MiB, at most {} clients, {} per address, {} s to join all queues",
         cfg.addr.port(),
         cfg.addr.ip(),
-        cfg.region_size >> 20
+        l.region_size >> 20,
+        l.budget >> 20,
+        l.max_clients,
+        l.max_per_peer,
+        l.join_deadline.as_secs()
     );
 
     let mut server = Server {
-        region_size: cfg.region_size,
         reject_log: RateLimit::new(REJECT_LOG_BURST, REJECT_LOG_WINDOW),
         conns: HashMap::new(),
-        clients: Clients::default(),
+        clients: Clients::new(cfg.limits),
     };
     tokio::pin!(shutdown);
     let result = loop {
-        let wake = server.reject_log.flush_at();
+        let wake = [server.reject_log.flush_at(), server.clients.next_deadline()]
+            .into_iter()
+            .flatten()
+            .min();
         tokio::select! {
             _ = &mut shutdown => break Ok(()),
             _ = sleep_until(wake), if wake.is_some() => server.tick(),
@@ -177,11 +184,11 @@ impl Server {
             Ok(r) => r,
             Err(status) => return self.reject(id, status, &peer, None),
         };
-        let size = self.region_size;
+        let size = self.clients.limits().region_size;
         let who = format!("client {} from {peer}", ShortId::of(req.client_id));
-        let admitted = self
-            .clients
-            .admit(&req, || new_region(&id, &who, size, req.queue_count));
+        let admitted = self.clients.admit(&req, peer, Instant::now(), || {
+            new_region(&id, &who, size, req.queue_count)
+        });
         let region = match admitted {
             Ok(r) => r,
             Err(status) => return self.reject(id, status, &peer, Some(&req)),
@@ -251,11 +258,43 @@ impl Server {
         );
     }
 
-    /// Timed work: the count of reject lines left out.
+    /// Timed work: clients past their join deadline, the count of reject
+    /// lines left out.
     fn tick(&mut self) {
-        if let Some(n) = self.reject_log.flush(Instant::now()) {
+        let now = Instant::now();
+        for e in self.clients.expire(now) {
+            self.expired(e);
+        }
+        if let Some(n) = self.reject_log.flush(now) {
             self.log_suppressed(n);
         }
+    }
+
+    /// Disconnects the queues of a client that did not join them all in
+    /// time, then frees its region.
+    fn expired(&mut self, e: Expired<Region>) {
+        let keys: Vec<usize> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.client_id == e.client_id)
+            .map(|(k, _)| *k)
+            .collect();
+        for k in keys {
+            if let Some(c) = self.conns.remove(&k) {
+                c.id.disconnect();
+                drop(c); // the QP goes before the region's PD
+            }
+        }
+        warn!(
+            "client {} from {}: only {} of {} queues joined within {} s; disconnected, freed {} MiB region",
+            ShortId::of(e.client_id),
+            e.peer,
+            e.joined,
+            e.queue_count,
+            self.clients.limits().join_deadline.as_secs(),
+            e.region.size() >> 20
+        );
+        drop(e.region);
     }
 
     fn disconnected(&mut self, key: usize) {
@@ -278,9 +317,11 @@ impl Server {
     fn release(&mut self, client_id: u64, queue: u16, peer: &Peer) {
         if let Some(region) = self.clients.release(client_id, queue) {
             info!(
-                "client {} from {peer}: all queues gone, freed {} MiB region",
+                "client {} from {peer}: all queues gone, freed {} MiB region ({} of {} MiB in use)",
                 ShortId::of(client_id),
-                region.size() >> 20
+                region.size() >> 20,
+                self.clients.used() >> 20,
+                self.clients.limits().budget >> 20
             );
         }
     }
@@ -294,30 +335,23 @@ async fn sleep_until(at: Option<Instant>) {
     }
 }
 
-/// Memory kept free beside the regions, for the server and the kernel.
-const RESERVE: u64 = 64 << 20;
-
-/// MemAvailable from /proc/meminfo, in bytes.
-fn available_memory() -> Option<u64> {
-    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib << 10)
-}
-
 /// Registers a client's region, or logs why not. Registration pins the
-/// whole region, so a region that does not fit is refused up front rather
-/// than letting the OOM killer end the server and every client with it.
+/// whole region, so a region that does not fit in the memory available now
+/// (keeping the reserve) is refused up front rather than letting the OOM
+/// killer end the server and every client with it.
 fn new_region(id: &CmId, who: &str, size: u64, queues: u16) -> Option<Region> {
-    if let Some(avail) = available_memory() {
-        if avail < size + RESERVE {
+    match system::meminfo() {
+        Ok(m) if !budget::fits_now(size, &m, 0) => {
             error!(
-                "{who}: a {} MiB region does not fit ({} MiB available)",
+                "{who}: a {} MiB region does not fit ({} MiB available, {} MiB kept in reserve)",
                 size >> 20,
-                avail >> 20
+                m.available >> 20,
+                budget::reserve(m.total) >> 20
             );
             return None;
         }
+        Ok(_) => {}
+        Err(e) => warn!("{who}: cannot check the memory available: {e}"),
     }
     match Region::new(id, size as usize) {
         Ok(r) => {

@@ -1,0 +1,52 @@
+//! What the server asks of the machine it runs on: memory figures, the
+//! locked-memory limit, and its standing with the OOM killer.
+
+use crate::budget::MemInfo;
+use std::io;
+
+/// /proc/meminfo's MemTotal and MemAvailable.
+pub fn meminfo() -> io::Result<MemInfo> {
+    let text = std::fs::read_to_string("/proc/meminfo")?;
+    MemInfo::parse(&text)
+        .ok_or_else(|| io::Error::other("/proc/meminfo has no MemTotal or MemAvailable"))
+}
+
+/// Registered memory is pinned: lifts the memlock limit (the server runs as
+/// root on the far memory node), or checks that `budget` bytes fit under it.
+pub fn lift_memlock(budget: u64) -> Result<(), String> {
+    let unlimited = libc::rlimit {
+        rlim_cur: libc::RLIM_INFINITY,
+        rlim_max: libc::RLIM_INFINITY,
+    };
+    // SAFETY: valid rlimit struct.
+    if unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &unlimited) } == 0 {
+        return Ok(());
+    }
+    let mut cur = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: valid out pointer.
+    if unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut cur) } != 0 {
+        return Err(format!(
+            "cannot read the locked-memory limit: {}",
+            io::Error::last_os_error()
+        ));
+    }
+    if cur.rlim_cur != libc::RLIM_INFINITY && cur.rlim_cur < budget {
+        return Err(format!(
+            "the memory budget of {} MiB exceeds the locked-memory limit of {} KiB (raise `ulimit -l` or run as root)",
+            budget >> 20,
+            cur.rlim_cur >> 10
+        ));
+    }
+    Ok(())
+}
+
+/// Sets this process's oom_score_adj. The clients' regions are counted as
+/// the server's memory, so with the default of 0 the server would be the
+/// OOM killer's first choice, and every client would lose its pages at
+/// once. Lowering it needs CAP_SYS_RESOURCE.
+pub fn set_oom_score_adj(value: i32) -> io::Result<()> {
+    std::fs::write("/proc/self/oom_score_adj", value.to_string())
+}
