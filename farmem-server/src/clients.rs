@@ -3,6 +3,13 @@
 //! number of clients per peer address, and a deadline by which a client's
 //! queues must all have joined. Pure bookkeeping, generic over the region
 //! type so it is unit-tested without an RDMA device.
+//!
+//! A client id travels in clear text, so it is not enough to join a
+//! client's queue (and get its region's rkey and a queue pair in its
+//! protection domain): a client is created only by its queue 0, every later
+//! queue must come from the same peer (address and GID) as queue 0, and
+//! once all its queues have joined the client takes no new ones, even if
+//! one drops.
 
 use crate::budget::Budget;
 use crate::peer::Peer;
@@ -82,6 +89,12 @@ impl<R> Clients<R> {
     ) -> Result<&R, Status> {
         let q = usize::from(req.queue);
         if let Some(c) = self.by_id.get(&req.client_id) {
+            if c.peer != peer {
+                return Err(Status::PeerMismatch);
+            }
+            if c.joined_count == c.joined.len() {
+                return Err(Status::ClientClosed);
+            }
             if c.queues.len() != usize::from(req.queue_count) {
                 return Err(Status::QueueCountMismatch);
             }
@@ -89,6 +102,9 @@ impl<R> Clients<R> {
                 return Err(Status::DuplicateQueue);
             }
         } else {
+            if req.queue != 0 {
+                return Err(Status::UnknownClient);
+            }
             self.check_new(peer)?;
             let size = self.limits.region_size;
             if !self.budget.try_charge(size) {
@@ -205,6 +221,13 @@ impl<R> Clients<R> {
 
     pub fn is_empty(&self) -> bool {
         self.by_id.is_empty()
+    }
+
+    /// Whether every queue of the client has joined (it takes no more).
+    pub fn is_complete(&self, client_id: u64) -> bool {
+        self.by_id
+            .get(&client_id)
+            .is_some_and(|c| c.joined_count == c.joined.len())
     }
 
     pub fn live_queues(&self, client_id: u64) -> usize {
@@ -421,6 +444,91 @@ mod tests {
         // Late queues of the expired client find nothing; a late release
         // of its queue is ignored.
         assert_eq!(c.release(1, 0), None);
+    }
+
+    #[test]
+    fn later_queues_must_come_from_the_first_queues_peer() {
+        let mut c = Clients::new(limits());
+        let t0 = Instant::now();
+        assert!(c.admit(&req(1, 0, 3), peer(2), t0, || Some(1)).is_ok());
+        // Another address presenting the id, for a free queue index.
+        assert_eq!(
+            c.admit(&req(1, 1, 3), peer(3), t0, || Some(9)),
+            Err(Status::PeerMismatch)
+        );
+        // The same IP address with another GID is another peer.
+        let other_gid = Peer {
+            gid: [7; 16],
+            ..peer(2)
+        };
+        assert_eq!(
+            c.admit(&req(1, 1, 3), other_gid, t0, || Some(9)),
+            Err(Status::PeerMismatch)
+        );
+        // The peer is checked first: the impostor learns nothing about the
+        // client's queues.
+        assert_eq!(
+            c.admit(&req(1, 0, 5), peer(3), t0, || Some(9)),
+            Err(Status::PeerMismatch)
+        );
+        assert!(c.admit(&req(1, 1, 3), peer(2), t0, || Some(9)).is_ok());
+        assert_eq!(c.live_queues(1), 2);
+        assert_eq!(c.len(), 1);
+    }
+
+    #[test]
+    fn a_client_is_created_by_its_queue_0_only() {
+        let mut c = Clients::new(limits());
+        let t0 = Instant::now();
+        let mut called = false;
+        assert_eq!(
+            c.admit(&req(1, 2, 3), peer(2), t0, || {
+                called = true;
+                Some(1)
+            }),
+            Err(Status::UnknownClient)
+        );
+        assert!(!called);
+        assert!(c.is_empty());
+        assert_eq!(c.used(), 0);
+    }
+
+    #[test]
+    fn a_complete_client_takes_no_new_joins() {
+        let mut c = Clients::new(limits());
+        let t0 = Instant::now();
+        for q in 0..3 {
+            assert!(c.admit(&req(1, q, 3), peer(2), t0, || Some(1)).is_ok());
+        }
+        // Duplicate or not, from its own address or not: closed.
+        assert_eq!(
+            c.admit(&req(1, 1, 3), peer(2), t0, || Some(1)),
+            Err(Status::ClientClosed)
+        );
+        assert_eq!(c.release(1, 1), None);
+        assert_eq!(
+            c.admit(&req(1, 1, 3), peer(2), t0, || Some(1)),
+            Err(Status::ClientClosed),
+            "a dropped queue of a complete client cannot be taken over"
+        );
+        assert_eq!(
+            c.admit(&req(1, 1, 3), peer(3), t0, || Some(1)),
+            Err(Status::PeerMismatch)
+        );
+        assert_eq!(c.live_queues(1), 2);
+    }
+
+    #[test]
+    fn an_incomplete_client_may_rejoin_a_dropped_queue_in_time() {
+        let mut c = Clients::new(limits());
+        let t0 = Instant::now();
+        assert!(c.admit(&req(1, 0, 3), peer(2), t0, || Some(1)).is_ok());
+        assert!(c.admit(&req(1, 1, 3), peer(2), t0, || Some(1)).is_ok());
+        assert_eq!(c.release(1, 1), None);
+        assert!(c.admit(&req(1, 1, 3), peer(2), t0, || Some(1)).is_ok());
+        assert!(c.admit(&req(1, 2, 3), peer(2), t0, || Some(1)).is_ok());
+        assert_eq!(c.next_deadline(), None);
+        assert!(c.is_complete(1));
     }
 
     #[test]

@@ -62,9 +62,12 @@ pub enum Status {
     TooManyClients = 10,
     TooManyFromPeer = 11,
     OverBudget = 12,
+    PeerMismatch = 13,
+    ClientClosed = 14,
+    UnknownClient = 15,
 }
 
-const ALL: [Status; 13] = [
+const ALL: [Status; 16] = [
     Status::Ok,
     Status::BadMagic,
     Status::UnsupportedVersion,
@@ -78,6 +81,9 @@ const ALL: [Status; 13] = [
     Status::TooManyClients,
     Status::TooManyFromPeer,
     Status::OverBudget,
+    Status::PeerMismatch,
+    Status::ClientClosed,
+    Status::UnknownClient,
 ];
 
 impl Status {
@@ -100,6 +106,11 @@ impl Status {
             Status::TooManyClients => "server has as many clients as it may serve",
             Status::TooManyFromPeer => "too many clients from this address",
             Status::OverBudget => "server's memory budget is used up",
+            Status::PeerMismatch => {
+                "queue joins from another address than the client's first queue"
+            }
+            Status::ClientClosed => "client has had all its queues; it takes no new ones",
+            Status::UnknownClient => "no such client (its queue 0 must connect first)",
         }
     }
 }

@@ -225,6 +225,12 @@ impl Server {
                 region_mib,
             },
         );
+        if self.clients.is_complete(req.client_id) {
+            info!(
+                "{who}: all {} queues joined; the client takes no new ones",
+                req.queue_count
+            );
+        }
     }
 
     /// Refuses a connection with a reason the client logs, and logs it at
