@@ -2,7 +2,12 @@
 //! within the server's limits: a memory budget, a number of clients, a
 //! number of clients per peer address, and a deadline by which a client's
 //! queues must all have joined. Pure bookkeeping, generic over the region
-//! type so it is unit-tested without an RDMA device.
+//! type `R` and the type `W` of a join waiting to be accepted, so it is
+//! unit-tested without an RDMA device.
+//!
+//! A new client's region is registered off the event loop (pinning and
+//! zeroing gigabytes takes seconds): until it is ready the client is
+//! *registering*, and its joins wait; other clients are served meanwhile.
 //!
 //! A client id travels in clear text, so it is not enough to join a
 //! client's queue (and get its region's rkey and a queue pair in its
@@ -26,23 +31,69 @@ pub struct Limits {
     pub budget: u64,
     pub max_clients: usize,
     pub max_per_peer: usize,
-    /// Time from a client's first queue until all its queues must have
-    /// joined.
+    /// Time from a client's region being ready until all its queues must
+    /// have joined.
     pub join_deadline: Duration,
 }
 
-struct Client<R> {
+enum State<R, W> {
+    /// The region is being registered (registration `ticket`); these
+    /// joins wait for it.
+    Registering {
+        ticket: u64,
+        waiting: Vec<(u16, W)>,
+    },
+    Ready {
+        region: R,
+    },
+}
+
+struct Client<R, W> {
     peer: Peer,
-    /// Queues now connected, by index.
+    /// Queues now joined (waiting or connected), by index.
     queues: Vec<bool>,
     live: usize,
     /// Queues that ever joined, by index; all of them makes the client
     /// complete.
     joined: Vec<bool>,
     joined_count: usize,
-    /// Until the client is complete: when it must be.
+    /// While the region is ready and the client is not complete: when it
+    /// must be.
     deadline: Option<Instant>,
-    region: R,
+    state: State<R, W>,
+}
+
+impl<R, W> Client<R, W> {
+    fn is_complete(&self) -> bool {
+        self.joined_count == self.joined.len()
+    }
+}
+
+/// What to do with an admitted join.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Admit<'a, R, W> {
+    /// A new client: register a region for it, then report the result to
+    /// [`Clients::registered`] with this ticket. The join waits.
+    Register { ticket: u64 },
+    /// The client's region is being registered; the join waits for it.
+    Wait,
+    /// Accept the join with the client's region.
+    Accept(W, &'a R),
+}
+
+/// The outcome of a registration, for its waiting joins.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Registered<'a, R, W> {
+    /// Accept these joins with the region.
+    Ready {
+        region: &'a R,
+        waiting: Vec<(u16, W)>,
+    },
+    /// The registration failed and the client is gone: reject these joins.
+    Failed { peer: Peer, waiting: Vec<(u16, W)> },
+    /// No client waits for this registration; the region, if any, is the
+    /// caller's to free.
+    Stale(Option<R>),
 }
 
 /// A client whose queues did not all join in time; its region is the
@@ -56,18 +107,23 @@ pub struct Expired<R> {
     pub region: R,
 }
 
-pub struct Clients<R> {
+pub struct Clients<R, W> {
     limits: Limits,
     budget: Budget,
-    by_id: HashMap<u64, Client<R>>,
+    /// Bytes charged for regions still being registered (not yet pinned).
+    registering: u64,
+    next_ticket: u64,
+    by_id: HashMap<u64, Client<R, W>>,
     per_peer: HashMap<Peer, usize>,
 }
 
-impl<R> Clients<R> {
+impl<R, W> Clients<R, W> {
     pub fn new(limits: Limits) -> Self {
         Self {
             limits,
             budget: Budget::new(limits.budget),
+            registering: 0,
+            next_ticket: 1,
             by_id: HashMap::new(),
             per_peer: HashMap::new(),
         }
@@ -77,87 +133,169 @@ impl<R> Clients<R> {
         &self.limits
     }
 
-    /// Admits queue `req.queue` of client `req.client_id` from `peer`. The
-    /// client's first queue charges the budget and creates its region with
-    /// `make_region`; later queues share it.
+    /// Admits queue `req.queue` of client `req.client_id` from `peer`;
+    /// `join` is what waits, or is handed back to be accepted. A new
+    /// client is charged to the budget, then `fits` is asked whether its
+    /// region fits in memory now, given the bytes of registrations still
+    /// running. On refusal the join comes back with the status to reject
+    /// it with.
     pub fn admit(
         &mut self,
         req: &ConnectRequest,
         peer: Peer,
-        now: Instant,
-        make_region: impl FnOnce() -> Option<R>,
-    ) -> Result<&R, Status> {
+        join: W,
+        fits: impl FnOnce(u64) -> bool,
+    ) -> Result<Admit<'_, R, W>, (Status, W)> {
         let q = usize::from(req.queue);
-        if let Some(c) = self.by_id.get(&req.client_id) {
-            if c.peer != peer {
-                return Err(Status::PeerMismatch);
-            }
-            if c.joined_count == c.joined.len() {
-                return Err(Status::ClientClosed);
-            }
-            if c.queues.len() != usize::from(req.queue_count) {
-                return Err(Status::QueueCountMismatch);
-            }
-            if c.queues[q] {
-                return Err(Status::DuplicateQueue);
-            }
-        } else {
-            if req.queue != 0 {
-                return Err(Status::UnknownClient);
-            }
-            self.check_new(peer)?;
-            let size = self.limits.region_size;
-            if !self.budget.try_charge(size) {
-                return Err(Status::OverBudget);
-            }
-            let Some(region) = make_region() else {
-                self.budget.refund(size);
-                return Err(Status::NoMemory);
+        if !self.by_id.contains_key(&req.client_id) {
+            return match self.new_client(req, peer, fits) {
+                Ok(ticket) => {
+                    if let Some(c) = self.by_id.get_mut(&req.client_id) {
+                        c.state = State::Registering {
+                            ticket,
+                            waiting: vec![(req.queue, join)],
+                        };
+                    }
+                    Ok(Admit::Register { ticket })
+                }
+                Err(s) => Err((s, join)),
             };
-            let n = usize::from(req.queue_count);
-            *self.per_peer.entry(peer).or_default() += 1;
-            self.by_id.insert(
-                req.client_id,
-                Client {
-                    peer,
-                    queues: vec![false; n],
-                    live: 0,
-                    joined: vec![false; n],
-                    joined_count: 0,
-                    deadline: Some(now + self.limits.join_deadline),
-                    region,
-                },
-            );
         }
-        let c = self.by_id.get_mut(&req.client_id).ok_or(Status::NoMemory)?;
+        let Some(c) = self.by_id.get_mut(&req.client_id) else {
+            return Err((Status::UnknownClient, join));
+        };
+        if c.peer != peer {
+            return Err((Status::PeerMismatch, join));
+        }
+        if c.is_complete() {
+            return Err((Status::ClientClosed, join));
+        }
+        if c.queues.len() != usize::from(req.queue_count) {
+            return Err((Status::QueueCountMismatch, join));
+        }
+        if c.queues[q] {
+            return Err((Status::DuplicateQueue, join));
+        }
         c.queues[q] = true;
         c.live += 1;
         if !c.joined[q] {
             c.joined[q] = true;
             c.joined_count += 1;
-            if c.joined_count == c.joined.len() {
+            if c.is_complete() {
                 c.deadline = None;
             }
         }
-        Ok(&c.region)
+        match &mut c.state {
+            State::Registering { waiting, .. } => {
+                waiting.push((req.queue, join));
+                Ok(Admit::Wait)
+            }
+            State::Ready { region } => Ok(Admit::Accept(join, region)),
+        }
     }
 
-    /// The limits on the number of clients, checked before a new client
-    /// costs anything.
-    fn check_new(&self, peer: Peer) -> Result<(), Status> {
+    /// Creates a registering client for queue 0 of `req`, within the
+    /// limits; returns its registration ticket.
+    fn new_client(
+        &mut self,
+        req: &ConnectRequest,
+        peer: Peer,
+        fits: impl FnOnce(u64) -> bool,
+    ) -> Result<u64, Status> {
+        if req.queue != 0 {
+            return Err(Status::UnknownClient);
+        }
         if self.by_id.len() >= self.limits.max_clients {
             return Err(Status::TooManyClients);
         }
         if self.per_peer.get(&peer).copied().unwrap_or(0) >= self.limits.max_per_peer {
             return Err(Status::TooManyFromPeer);
         }
-        Ok(())
+        let size = self.limits.region_size;
+        if !self.budget.try_charge(size) {
+            return Err(Status::OverBudget);
+        }
+        if !fits(self.registering) {
+            self.budget.refund(size);
+            return Err(Status::NoMemory);
+        }
+        self.registering += size;
+        *self.per_peer.entry(peer).or_default() += 1;
+        let ticket = self.next_ticket;
+        self.next_ticket += 1;
+        let n = usize::from(req.queue_count);
+        let mut c = Client {
+            peer,
+            queues: vec![false; n],
+            live: 1,
+            joined: vec![false; n],
+            joined_count: 1,
+            deadline: None,
+            state: State::Registering {
+                ticket,
+                waiting: Vec::new(),
+            },
+        };
+        c.queues[0] = true;
+        c.joined[0] = true;
+        self.by_id.insert(req.client_id, c);
+        Ok(ticket)
     }
 
-    /// Marks a queue gone. Returns the client's region once its last queue
-    /// is gone, for the caller to free.
+    /// Reports the registration `ticket` of a client: its region, or None
+    /// if it could not be registered. Starts the client's join deadline.
+    pub fn registered(
+        &mut self,
+        client_id: u64,
+        ticket: u64,
+        region: Option<R>,
+        now: Instant,
+    ) -> Registered<'_, R, W> {
+        let current = matches!(
+            self.by_id.get(&client_id).map(|c| &c.state),
+            Some(State::Registering { ticket: t, .. }) if *t == ticket
+        );
+        if !current {
+            return Registered::Stale(region);
+        }
+        self.registering = self.registering.saturating_sub(self.limits.region_size);
+        let Some(region) = region else {
+            let Some(c) = self.remove(client_id) else {
+                return Registered::Stale(None);
+            };
+            let waiting = match c.state {
+                State::Registering { waiting, .. } => waiting,
+                State::Ready { .. } => Vec::new(),
+            };
+            return Registered::Failed {
+                peer: c.peer,
+                waiting,
+            };
+        };
+        let deadline = now + self.limits.join_deadline;
+        let Some(c) = self.by_id.get_mut(&client_id) else {
+            return Registered::Stale(Some(region));
+        };
+        if !c.is_complete() {
+            c.deadline = Some(deadline);
+        }
+        let waiting = match std::mem::replace(&mut c.state, State::Ready { region }) {
+            State::Registering { waiting, .. } => waiting,
+            State::Ready { .. } => Vec::new(),
+        };
+        match &c.state {
+            State::Ready { region } => Registered::Ready { region, waiting },
+            State::Registering { .. } => Registered::Stale(None),
+        }
+    }
+
+    /// Marks a connected queue gone. Returns the client's region once its
+    /// last queue is gone, for the caller to free.
     pub fn release(&mut self, client_id: u64, queue: u16) -> Option<R> {
         let c = self.by_id.get_mut(&client_id)?;
+        if !matches!(c.state, State::Ready { .. }) {
+            return None;
+        }
         let slot = c.queues.get_mut(usize::from(queue))?;
         if !*slot {
             return None;
@@ -167,10 +305,13 @@ impl<R> Clients<R> {
         if c.live > 0 {
             return None;
         }
-        self.remove(client_id)
+        match self.remove(client_id)?.state {
+            State::Ready { region } => Some(region),
+            State::Registering { .. } => None,
+        }
     }
 
-    fn remove(&mut self, client_id: u64) -> Option<R> {
+    fn remove(&mut self, client_id: u64) -> Option<Client<R, W>> {
         let c = self.by_id.remove(&client_id)?;
         self.budget.refund(self.limits.region_size);
         if let Some(n) = self.per_peer.get_mut(&c.peer) {
@@ -179,7 +320,7 @@ impl<R> Clients<R> {
                 self.per_peer.remove(&c.peer);
             }
         }
-        Some(c.region)
+        Some(c)
     }
 
     /// Removes every client whose deadline has passed with queues still
@@ -193,14 +334,14 @@ impl<R> Clients<R> {
             .collect();
         let mut out = Vec::new();
         for client_id in due {
-            let Some(c) = self.by_id.get(&client_id) else {
+            let Some(c) = self.remove(client_id) else {
                 continue;
             };
-            let (peer, joined, queue_count) = (c.peer, c.joined_count, c.queues.len() as u16);
-            if let Some(region) = self.remove(client_id) {
+            let (joined, queue_count) = (c.joined_count, c.queues.len() as u16);
+            if let State::Ready { region } = c.state {
                 out.push(Expired {
                     client_id,
-                    peer,
+                    peer: c.peer,
                     joined,
                     queue_count,
                     region,
@@ -215,19 +356,17 @@ impl<R> Clients<R> {
         self.by_id.values().filter_map(|c| c.deadline).min()
     }
 
+    /// Whether every queue of the client has joined (it takes no more).
+    pub fn is_complete(&self, client_id: u64) -> bool {
+        self.by_id.get(&client_id).is_some_and(|c| c.is_complete())
+    }
+
     pub fn len(&self) -> usize {
         self.by_id.len()
     }
 
     pub fn is_empty(&self) -> bool {
         self.by_id.is_empty()
-    }
-
-    /// Whether every queue of the client has joined (it takes no more).
-    pub fn is_complete(&self, client_id: u64) -> bool {
-        self.by_id
-            .get(&client_id)
-            .is_some_and(|c| c.joined_count == c.joined.len())
     }
 
     pub fn live_queues(&self, client_id: u64) -> usize {
@@ -247,6 +386,7 @@ mod tests {
     use std::net::{IpAddr, Ipv4Addr};
 
     const SIZE: u64 = 256 << 20;
+    type Table = Clients<String, u16>;
 
     fn limits() -> Limits {
         Limits {
@@ -274,187 +414,301 @@ mod tests {
         }
     }
 
+    /// What became of a join, with the region's name when accepted.
+    #[derive(Debug, PartialEq, Eq)]
+    enum Got {
+        Register(u64),
+        Wait,
+        Accept(String),
+        Refused(Status),
+    }
+
+    fn join(c: &mut Table, id: u64, q: u16, n: u16, p: Peer) -> Got {
+        match c.admit(&req(id, q, n), p, q, |_| true) {
+            Ok(Admit::Register { ticket }) => Got::Register(ticket),
+            Ok(Admit::Wait) => Got::Wait,
+            Ok(Admit::Accept(w, r)) => {
+                assert_eq!(w, q, "the join comes back");
+                Got::Accept(r.clone())
+            }
+            Err((s, w)) => {
+                assert_eq!(w, q, "the join comes back");
+                Got::Refused(s)
+            }
+        }
+    }
+
+    /// Joins queue 0 of a new client and completes its registration.
+    fn connect(c: &mut Table, id: u64, n: u16, p: Peer, t: Instant) -> Got {
+        match join(c, id, 0, n, p) {
+            Got::Register(ticket) => match c.registered(id, ticket, Some(format!("r{id}")), t) {
+                Registered::Ready { region, waiting } => {
+                    assert_eq!(waiting, vec![(0, 0)]);
+                    Got::Accept(region.clone())
+                }
+                other => panic!("registration of {id}: {other:?}"),
+            },
+            other => other,
+        }
+    }
+
     #[test]
     fn region_made_once_and_freed_with_last_queue() {
-        let mut c = Clients::new(limits());
-        let now = Instant::now();
-        let mut made = 0;
-        for q in 0..3 {
-            let r = c.admit(&req(7, q, 3), peer(2), now, || {
-                made += 1;
-                Some(format!("region{made}"))
-            });
-            assert_eq!(r, Ok(&"region1".to_string()));
+        let mut c = Table::new(limits());
+        let t = Instant::now();
+        assert_eq!(connect(&mut c, 7, 3, peer(2), t), Got::Accept("r7".into()));
+        for q in 1..3 {
+            assert_eq!(join(&mut c, 7, q, 3, peer(2)), Got::Accept("r7".into()));
         }
-        assert_eq!(made, 1);
         assert_eq!(c.used(), SIZE);
         assert_eq!(c.release(7, 0), None);
         assert_eq!(c.release(7, 0), None, "double release is ignored");
         assert_eq!(c.release(7, 2), None);
-        assert_eq!(c.release(7, 1), Some("region1".to_string()));
+        assert_eq!(c.release(7, 1), Some("r7".to_string()));
         assert!(c.is_empty());
         assert_eq!(c.used(), 0);
     }
 
     #[test]
     fn clients_get_separate_regions() {
-        let mut c = Clients::new(limits());
-        let now = Instant::now();
-        assert_eq!(c.admit(&req(1, 0, 1), peer(2), now, || Some(1)), Ok(&1));
-        assert_eq!(c.admit(&req(2, 0, 1), peer(2), now, || Some(2)), Ok(&2));
+        let mut c = Table::new(limits());
+        let t = Instant::now();
+        assert_eq!(connect(&mut c, 1, 1, peer(2), t), Got::Accept("r1".into()));
+        assert_eq!(connect(&mut c, 2, 1, peer(2), t), Got::Accept("r2".into()));
         assert_eq!(c.len(), 2);
-        assert_eq!(c.release(1, 0), Some(1));
+        assert_eq!(c.release(1, 0), Some("r1".into()));
         assert_eq!(c.live_queues(2), 1);
     }
 
     #[test]
     fn rejects_inconsistent_queues() {
-        let mut c = Clients::new(limits());
-        let now = Instant::now();
-        assert!(c.admit(&req(1, 0, 2), peer(2), now, || Some(())).is_ok());
+        let mut c = Table::new(limits());
+        let t = Instant::now();
+        assert!(matches!(connect(&mut c, 1, 2, peer(2), t), Got::Accept(_)));
         assert_eq!(
-            c.admit(&req(1, 0, 2), peer(2), now, || Some(())),
-            Err(Status::DuplicateQueue)
+            join(&mut c, 1, 0, 2, peer(2)),
+            Got::Refused(Status::DuplicateQueue)
         );
         assert_eq!(
-            c.admit(&req(1, 1, 3), peer(2), now, || Some(())),
-            Err(Status::QueueCountMismatch)
+            join(&mut c, 1, 1, 3, peer(2)),
+            Got::Refused(Status::QueueCountMismatch)
         );
+        assert_eq!(c.len(), 1);
+    }
+
+    #[test]
+    fn joins_wait_while_the_region_registers_and_others_go_on() {
+        let mut c = Table::new(limits());
+        let t = Instant::now();
+        let Got::Register(slow) = join(&mut c, 1, 0, 3, peer(2)) else {
+            panic!("queue 0 registers");
+        };
+        // The same client's next queue waits; its duplicates are refused.
+        assert_eq!(join(&mut c, 1, 1, 3, peer(2)), Got::Wait);
         assert_eq!(
-            c.admit(&req(9, 0, 1), peer(2), now, || None::<()>),
-            Err(Status::NoMemory)
+            join(&mut c, 1, 1, 3, peer(2)),
+            Got::Refused(Status::DuplicateQueue)
         );
-        assert_eq!(c.len(), 1, "a failed region leaves no client behind");
-        assert_eq!(c.used(), SIZE, "and no charge");
+        // Another client is served meanwhile.
+        assert_eq!(connect(&mut c, 2, 1, peer(3), t), Got::Accept("r2".into()));
+        // No deadline runs while registering.
+        assert_eq!(c.next_deadline(), None);
+        assert_eq!(c.expire(t + Duration::from_secs(3600)), vec![]);
+        // A release of a queue that is only waiting is ignored.
+        assert_eq!(c.release(1, 1), None);
+        match c.registered(1, slow, Some("r1".into()), t) {
+            Registered::Ready { region, waiting } => {
+                assert_eq!(region, "r1");
+                assert_eq!(waiting, vec![(0, 0), (1, 1)]);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(join(&mut c, 1, 2, 3, peer(2)), Got::Accept("r1".into()));
+        assert!(c.is_complete(1));
+        assert_eq!(c.live_queues(1), 3);
+    }
+
+    #[test]
+    fn a_failed_registration_leaves_nothing() {
+        let mut c = Table::new(limits());
+        let t = Instant::now();
+        let Got::Register(ticket) = join(&mut c, 1, 0, 2, peer(2)) else {
+            panic!();
+        };
+        assert_eq!(join(&mut c, 1, 1, 2, peer(2)), Got::Wait);
+        assert_eq!(
+            c.registered(1, ticket, None, t),
+            Registered::Failed {
+                peer: peer(2),
+                waiting: vec![(0, 0), (1, 1)]
+            }
+        );
+        assert!(c.is_empty());
+        assert_eq!(c.used(), 0);
+        // A stale report (a ticket no client waits for) hands the region back.
+        assert_eq!(
+            c.registered(1, ticket, Some("late".into()), t),
+            Registered::Stale(Some("late".into()))
+        );
+        // The id can start over.
+        assert!(matches!(join(&mut c, 1, 0, 2, peer(2)), Got::Register(t2) if t2 != ticket));
+    }
+
+    #[test]
+    fn registrations_in_flight_count_against_memory_now() {
+        let mut c = Table::new(limits());
+        let mut seen = Vec::new();
+        for id in 0..3u64 {
+            let r = c.admit(&req(id, 0, 1), peer(2), 0, |unpinned| {
+                seen.push(unpinned);
+                true
+            });
+            assert!(matches!(r, Ok(Admit::Register { .. })));
+        }
+        assert_eq!(seen, vec![0, SIZE, 2 * SIZE]);
+        assert_eq!(
+            c.admit(&req(9, 0, 1), peer(2), 0, |_| false),
+            Err((Status::NoMemory, 0))
+        );
+        assert_eq!(c.len(), 3, "a region that does not fit leaves no client");
+        assert_eq!(c.used(), 3 * SIZE, "and no charge");
     }
 
     #[test]
     fn a_flood_never_passes_the_budget() {
-        let mut c = Clients::new(Limits {
+        let mut c = Table::new(Limits {
             max_clients: 1000,
             max_per_peer: 1000,
             ..limits()
         });
-        let now = Instant::now();
-        let mut made = 0;
-        let mut refused = 0;
+        let t = Instant::now();
+        let (mut registering, mut refused) = (0, 0);
         for id in 0..100u64 {
-            match c.admit(&req(id, 0, 6), peer((id % 7) as u8), now, || {
-                made += 1;
-                Some(id)
-            }) {
-                Ok(_) => {}
-                Err(s) => {
+            // Half of them register at once (still pending), half finish.
+            let got = if id % 2 == 0 {
+                join(&mut c, id, 0, 6, peer((id % 7) as u8))
+            } else {
+                connect(&mut c, id, 6, peer((id % 7) as u8), t)
+            };
+            match got {
+                Got::Register(_) | Got::Accept(_) => registering += 1,
+                Got::Refused(s) => {
                     assert_eq!(s, Status::OverBudget);
                     refused += 1;
                 }
+                Got::Wait => panic!("new ids never wait"),
             }
             assert!(c.used() <= 4 * SIZE);
         }
+        assert_eq!((registering, refused), (4, 96));
+        // Freeing one (id 1 registered and connected) makes room for one more.
+        assert_eq!(c.release(1, 0), Some("r1".into()));
+        assert!(matches!(
+            connect(&mut c, 500, 1, peer(1), t),
+            Got::Accept(_)
+        ));
         assert_eq!(
-            (made, refused),
-            (4, 96),
-            "regions are made only within the budget"
-        );
-        // Freeing one makes room for exactly one more.
-        assert_eq!(c.release(0, 0), Some(0));
-        assert!(c.admit(&req(500, 0, 1), peer(1), now, || Some(500)).is_ok());
-        assert_eq!(
-            c.admit(&req(501, 0, 1), peer(1), now, || Some(501)),
-            Err(Status::OverBudget)
+            join(&mut c, 501, 0, 1, peer(1)),
+            Got::Refused(Status::OverBudget)
         );
     }
 
     #[test]
     fn client_and_per_peer_limits() {
-        let mut c = Clients::new(Limits {
+        let mut c = Table::new(Limits {
             budget: 100 * SIZE,
             max_clients: 3,
             max_per_peer: 2,
             ..limits()
         });
-        let now = Instant::now();
-        assert!(c.admit(&req(1, 0, 1), peer(2), now, || Some(1)).is_ok());
-        assert!(c.admit(&req(2, 0, 1), peer(2), now, || Some(2)).is_ok());
-        let mut called = false;
+        let t = Instant::now();
+        assert!(matches!(connect(&mut c, 1, 1, peer(2), t), Got::Accept(_)));
+        assert!(matches!(join(&mut c, 2, 0, 1, peer(2)), Got::Register(_)));
         assert_eq!(
-            c.admit(&req(3, 0, 1), peer(2), now, || {
-                called = true;
-                Some(3)
-            }),
-            Err(Status::TooManyFromPeer)
+            join(&mut c, 3, 0, 1, peer(2)),
+            Got::Refused(Status::TooManyFromPeer),
+            "a client still registering counts"
         );
-        assert!(!called, "a refused client costs no region");
-        assert!(c.admit(&req(3, 0, 1), peer(3), now, || Some(3)).is_ok());
+        assert_eq!(c.used(), 2 * SIZE, "a refused client costs nothing");
+        assert!(matches!(connect(&mut c, 3, 1, peer(3), t), Got::Accept(_)));
         assert_eq!(
-            c.admit(&req(4, 0, 1), peer(4), now, || Some(4)),
-            Err(Status::TooManyClients)
+            join(&mut c, 4, 0, 1, peer(4)),
+            Got::Refused(Status::TooManyClients)
         );
-        // The same peer with another GID is another source.
+        // The same IP address with another GID is another source.
         let other_gid = Peer {
             gid: [9; 16],
             ..peer(2)
         };
-        assert_eq!(c.release(1, 0), Some(1));
-        assert!(c.admit(&req(5, 0, 1), other_gid, now, || Some(5)).is_ok());
+        assert_eq!(c.release(1, 0), Some("r1".into()));
+        assert!(matches!(
+            connect(&mut c, 5, 1, other_gid, t),
+            Got::Accept(_)
+        ));
         assert_eq!(c.len(), 3);
         assert_eq!(c.used(), 3 * SIZE);
     }
 
     #[test]
     fn half_open_clients_expire_at_their_deadline() {
-        let mut c = Clients::new(limits());
+        let mut c = Table::new(limits());
         let t0 = Instant::now();
         let dl = limits().join_deadline;
-        assert!(c.admit(&req(1, 0, 6), peer(2), t0, || Some(1)).is_ok());
-        assert!(c
-            .admit(
-                &req(2, 0, 2),
-                peer(2),
-                t0 + Duration::from_secs(5),
-                || Some(2)
-            )
-            .is_ok());
+        assert!(matches!(connect(&mut c, 1, 6, peer(2), t0), Got::Accept(_)));
+        let t5 = t0 + Duration::from_secs(5);
+        assert!(matches!(connect(&mut c, 2, 2, peer(2), t5), Got::Accept(_)));
         assert_eq!(c.next_deadline(), Some(t0 + dl));
         // Client 2 completes: no deadline any more.
-        assert!(c
-            .admit(
-                &req(2, 1, 2),
-                peer(2),
-                t0 + Duration::from_secs(6),
-                || Some(0)
-            )
-            .is_ok());
+        assert!(matches!(join(&mut c, 2, 1, 2, peer(2)), Got::Accept(_)));
+        assert_eq!(c.next_deadline(), Some(t0 + dl));
         assert_eq!(c.expire(t0 + dl - Duration::from_millis(1)), vec![]);
-        let gone = c.expire(t0 + dl);
         assert_eq!(
-            gone,
+            c.expire(t0 + dl),
             vec![Expired {
                 client_id: 1,
                 peer: peer(2),
                 joined: 1,
                 queue_count: 6,
-                region: 1
+                region: "r1".to_string()
             }]
         );
         assert_eq!(c.next_deadline(), None);
         assert_eq!(c.expire(t0 + 10 * dl), vec![]);
         assert_eq!(c.len(), 1);
         assert_eq!(c.used(), SIZE, "the expired region is no longer charged");
-        // Late queues of the expired client find nothing; a late release
-        // of its queue is ignored.
+        // A late release of the expired client's queue is ignored, and its
+        // late queues find no client.
         assert_eq!(c.release(1, 0), None);
+        assert_eq!(
+            join(&mut c, 1, 1, 6, peer(2)),
+            Got::Refused(Status::UnknownClient)
+        );
+    }
+
+    #[test]
+    fn the_deadline_starts_when_the_region_is_ready() {
+        let mut c = Table::new(limits());
+        let t0 = Instant::now();
+        let Got::Register(ticket) = join(&mut c, 1, 0, 2, peer(2)) else {
+            panic!();
+        };
+        let ready = t0 + Duration::from_secs(30);
+        assert!(matches!(
+            c.registered(1, ticket, Some("r1".into()), ready),
+            Registered::Ready { .. }
+        ));
+        assert_eq!(c.next_deadline(), Some(ready + limits().join_deadline));
     }
 
     #[test]
     fn later_queues_must_come_from_the_first_queues_peer() {
-        let mut c = Clients::new(limits());
+        let mut c = Table::new(limits());
         let t0 = Instant::now();
-        assert!(c.admit(&req(1, 0, 3), peer(2), t0, || Some(1)).is_ok());
+        assert!(matches!(connect(&mut c, 1, 3, peer(2), t0), Got::Accept(_)));
         // Another address presenting the id, for a free queue index.
         assert_eq!(
-            c.admit(&req(1, 1, 3), peer(3), t0, || Some(9)),
-            Err(Status::PeerMismatch)
+            join(&mut c, 1, 1, 3, peer(3)),
+            Got::Refused(Status::PeerMismatch)
         );
         // The same IP address with another GID is another peer.
         let other_gid = Peer {
@@ -462,32 +716,39 @@ mod tests {
             ..peer(2)
         };
         assert_eq!(
-            c.admit(&req(1, 1, 3), other_gid, t0, || Some(9)),
-            Err(Status::PeerMismatch)
+            join(&mut c, 1, 1, 3, other_gid),
+            Got::Refused(Status::PeerMismatch)
         );
         // The peer is checked first: the impostor learns nothing about the
         // client's queues.
         assert_eq!(
-            c.admit(&req(1, 0, 5), peer(3), t0, || Some(9)),
-            Err(Status::PeerMismatch)
+            join(&mut c, 1, 0, 5, peer(3)),
+            Got::Refused(Status::PeerMismatch)
         );
-        assert!(c.admit(&req(1, 1, 3), peer(2), t0, || Some(9)).is_ok());
+        assert_eq!(join(&mut c, 1, 1, 3, peer(2)), Got::Accept("r1".into()));
         assert_eq!(c.live_queues(1), 2);
         assert_eq!(c.len(), 1);
     }
 
     #[test]
-    fn a_client_is_created_by_its_queue_0_only() {
-        let mut c = Clients::new(limits());
-        let t0 = Instant::now();
-        let mut called = false;
+    fn a_waiting_client_is_bound_too() {
+        let mut c = Table::new(limits());
+        assert!(matches!(join(&mut c, 1, 0, 2, peer(2)), Got::Register(_)));
         assert_eq!(
-            c.admit(&req(1, 2, 3), peer(2), t0, || {
-                called = true;
-                Some(1)
-            }),
-            Err(Status::UnknownClient)
+            join(&mut c, 1, 1, 2, peer(3)),
+            Got::Refused(Status::PeerMismatch)
         );
+    }
+
+    #[test]
+    fn a_client_is_created_by_its_queue_0_only() {
+        let mut c = Table::new(limits());
+        let mut called = false;
+        let r = c.admit(&req(1, 2, 3), peer(2), 2, |_| {
+            called = true;
+            true
+        });
+        assert_eq!(r, Err((Status::UnknownClient, 2)));
         assert!(!called);
         assert!(c.is_empty());
         assert_eq!(c.used(), 0);
@@ -495,49 +756,49 @@ mod tests {
 
     #[test]
     fn a_complete_client_takes_no_new_joins() {
-        let mut c = Clients::new(limits());
+        let mut c = Table::new(limits());
         let t0 = Instant::now();
-        for q in 0..3 {
-            assert!(c.admit(&req(1, q, 3), peer(2), t0, || Some(1)).is_ok());
+        assert!(matches!(connect(&mut c, 1, 3, peer(2), t0), Got::Accept(_)));
+        for q in 1..3 {
+            assert!(matches!(join(&mut c, 1, q, 3, peer(2)), Got::Accept(_)));
         }
         // Duplicate or not, from its own address or not: closed.
         assert_eq!(
-            c.admit(&req(1, 1, 3), peer(2), t0, || Some(1)),
-            Err(Status::ClientClosed)
+            join(&mut c, 1, 1, 3, peer(2)),
+            Got::Refused(Status::ClientClosed)
         );
         assert_eq!(c.release(1, 1), None);
         assert_eq!(
-            c.admit(&req(1, 1, 3), peer(2), t0, || Some(1)),
-            Err(Status::ClientClosed),
+            join(&mut c, 1, 1, 3, peer(2)),
+            Got::Refused(Status::ClientClosed),
             "a dropped queue of a complete client cannot be taken over"
         );
         assert_eq!(
-            c.admit(&req(1, 1, 3), peer(3), t0, || Some(1)),
-            Err(Status::PeerMismatch)
+            join(&mut c, 1, 1, 3, peer(3)),
+            Got::Refused(Status::PeerMismatch)
         );
         assert_eq!(c.live_queues(1), 2);
     }
 
     #[test]
     fn an_incomplete_client_may_rejoin_a_dropped_queue_in_time() {
-        let mut c = Clients::new(limits());
+        let mut c = Table::new(limits());
         let t0 = Instant::now();
-        assert!(c.admit(&req(1, 0, 3), peer(2), t0, || Some(1)).is_ok());
-        assert!(c.admit(&req(1, 1, 3), peer(2), t0, || Some(1)).is_ok());
+        assert!(matches!(connect(&mut c, 1, 3, peer(2), t0), Got::Accept(_)));
+        assert!(matches!(join(&mut c, 1, 1, 3, peer(2)), Got::Accept(_)));
         assert_eq!(c.release(1, 1), None);
-        assert!(c.admit(&req(1, 1, 3), peer(2), t0, || Some(1)).is_ok());
-        assert!(c.admit(&req(1, 2, 3), peer(2), t0, || Some(1)).is_ok());
+        assert!(matches!(join(&mut c, 1, 1, 3, peer(2)), Got::Accept(_)));
+        assert!(matches!(join(&mut c, 1, 2, 3, peer(2)), Got::Accept(_)));
         assert_eq!(c.next_deadline(), None);
         assert!(c.is_complete(1));
     }
 
     #[test]
     fn a_complete_client_keeps_its_region_when_a_queue_drops() {
-        let mut c = Clients::new(limits());
+        let mut c = Table::new(limits());
         let t0 = Instant::now();
-        for q in 0..2 {
-            assert!(c.admit(&req(1, q, 2), peer(2), t0, || Some(1)).is_ok());
-        }
+        assert!(matches!(connect(&mut c, 1, 2, peer(2), t0), Got::Accept(_)));
+        assert!(matches!(join(&mut c, 1, 1, 2, peer(2)), Got::Accept(_)));
         assert_eq!(c.release(1, 0), None);
         assert_eq!(c.expire(t0 + Duration::from_secs(3600)), vec![]);
         assert_eq!(c.live_queues(1), 1);

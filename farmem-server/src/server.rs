@@ -1,8 +1,12 @@
 //! The event loop: accept queues, hand each client its region, clean up
 //! when clients go away, stop on SIGINT/SIGTERM.
+//!
+//! Nothing on the loop blocks: a new client's region is registered on a
+//! blocking thread while the loop goes on serving other clients, timers and
+//! signals; the client's joins wait for it (see `clients`).
 
 use crate::budget;
-use crate::clients::{Clients, Expired, Limits};
+use crate::clients::{Admit, Clients, Expired, Limits, Registered};
 use crate::logging::{RateLimit, ShortId};
 use crate::peer::Peer;
 use crate::protocol::{self, AcceptReply, ConnectRequest, Status};
@@ -14,6 +18,7 @@ use std::io;
 use std::net::SocketAddrV4;
 use std::time::{Duration, Instant};
 use tokio::io::unix::AsyncFd;
+use tokio::task::{self, JoinError, JoinSet};
 use tracing::{debug, error, info, warn};
 
 /// Reject lines logged per window; the rest are counted.
@@ -36,6 +41,7 @@ pub enum ServerError {
     Events(io::Error),
 }
 
+/// A connected (accepted) queue.
 struct Conn {
     id: CmId,
     client_id: u64,
@@ -47,15 +53,37 @@ struct Conn {
 
 impl Conn {
     fn who(&self) -> String {
-        format!("client {} from {}", ShortId::of(self.client_id), self.peer)
+        who(self.client_id, &self.peer)
     }
+}
+
+fn who(client_id: u64, peer: &Peer) -> String {
+    format!("client {} from {peer}", ShortId::of(client_id))
+}
+
+/// A join waiting for its client's region.
+struct Join {
+    id: CmId,
+    queue_count: u16,
+    initiator_depth: u8,
+}
+
+/// A finished registration, from its blocking thread.
+struct Registration {
+    client_id: u64,
+    ticket: u64,
+    result: io::Result<Region>,
+    took: Duration,
 }
 
 struct Server {
     reject_log: RateLimit,
+    /// Registrations running on blocking threads, and whose they are.
+    jobs: JoinSet<Registration>,
+    job_owner: HashMap<task::Id, (u64, u64)>,
     // Field order is drop order: connections (QPs) before regions (PDs).
     conns: HashMap<usize, Conn>,
-    clients: Clients<Region>,
+    clients: Clients<Region, Join>,
 }
 
 pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), ServerError> {
@@ -84,6 +112,8 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
 
     let mut server = Server {
         reject_log: RateLimit::new(REJECT_LOG_BURST, REJECT_LOG_WINDOW),
+        jobs: JoinSet::new(),
+        job_owner: HashMap::new(),
         conns: HashMap::new(),
         clients: Clients::new(cfg.limits),
     };
@@ -96,6 +126,9 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
         tokio::select! {
             _ = &mut shutdown => break Ok(()),
             _ = sleep_until(wake), if wake.is_some() => server.tick(),
+            Some(done) = server.jobs.join_next_with_id(), if !server.jobs.is_empty() => {
+                server.registration_done(done, true);
+            }
             ready = fd.readable() => {
                 let mut guard = match ready {
                     Ok(g) => g,
@@ -120,6 +153,17 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
         server.clients.len(),
         server.conns.len()
     );
+    // A registration still running uses its device through the ids of the
+    // joins waiting for it: let it finish, then refuse those joins.
+    if !server.jobs.is_empty() {
+        info!(
+            "waiting for {} region registration(s) to finish",
+            server.jobs.len()
+        );
+    }
+    while let Some(done) = server.jobs.join_next_with_id().await {
+        server.registration_done(done, false);
+    }
     for c in server.conns.values() {
         c.id.disconnect();
     }
@@ -185,52 +229,192 @@ impl Server {
             Err(status) => return self.reject(id, status, &peer, None),
         };
         let size = self.clients.limits().region_size;
-        let who = format!("client {} from {peer}", ShortId::of(req.client_id));
-        let admitted = self.clients.admit(&req, peer, Instant::now(), || {
-            new_region(&id, &who, size, req.queue_count)
+        // Only a new client's queue 0 needs the device (and memory now).
+        let device = id.device();
+        let join = Join {
+            id,
+            queue_count: req.queue_count,
+            initiator_depth,
+        };
+        let admitted = self.clients.admit(&req, peer, join, |unpinned| {
+            fits_now(&req, &peer, size, unpinned)
         });
-        let region = match admitted {
-            Ok(r) => r,
-            Err(status) => return self.reject(id, status, &peer, Some(&req)),
-        };
-        let region_mib = region.size() >> 20;
-        let reply = AcceptReply {
-            addr: region.iova(),
-            rkey: region.rkey(),
-            size: region.size(),
-        };
-        // Allow the client as many outstanding RDMA reads as it asks for.
-        if let Err(e) = id.accept(region, &reply.encode(), initiator_depth.max(1)) {
-            error!(
-                "{who}: queue {}/{}: accept failed: {e}; rejecting it",
+        match admitted {
+            Err((status, join)) => self.reject(join.id, status, &peer, Some(&req)),
+            Ok(Admit::Wait) => debug!(
+                "{}: queue {}/{} waits for the region",
+                who(req.client_id, &peer),
                 req.queue + 1,
                 req.queue_count
-            );
-            // The client learns why instead of waiting for its timeout. (If
-            // the kernel's part of the accept failed, it has already sent a
-            // reject without a reason, and this one is a no-op.)
-            id.reject(&protocol::encode_reject(Status::AcceptFailed));
-            drop(id);
-            self.release(req.client_id, req.queue, &peer);
-            return;
+            ),
+            Ok(Admit::Accept(join, region)) => {
+                let reply = reply(region);
+                let id = accept(
+                    &mut self.conns,
+                    join,
+                    req.client_id,
+                    req.queue,
+                    peer,
+                    region,
+                    &reply,
+                );
+                if let Some(id) = id {
+                    self.accept_failed(id, req.client_id, req.queue, &peer);
+                } else if self.clients.is_complete(req.client_id) {
+                    info!(
+                        "{}: all {} queues joined; the client takes no new ones",
+                        who(req.client_id, &peer),
+                        req.queue_count
+                    );
+                }
+            }
+            Ok(Admit::Register { ticket }) => {
+                let Some(device) = device else {
+                    // Cannot happen for a connect request's id; undo.
+                    error!(
+                        "{}: connection has no RDMA device",
+                        who(req.client_id, &peer)
+                    );
+                    self.registration_finished(
+                        req.client_id,
+                        ticket,
+                        Err(io::Error::other("no device")),
+                        Duration::ZERO,
+                        true,
+                    );
+                    return;
+                };
+                let client_id = req.client_id;
+                let handle = self.jobs.spawn_blocking(move || {
+                    let started = Instant::now();
+                    let result = Region::new(&device, size as usize);
+                    Registration {
+                        client_id,
+                        ticket,
+                        result,
+                        took: started.elapsed(),
+                    }
+                });
+                self.job_owner.insert(handle.id(), (client_id, ticket));
+                debug!(
+                    "{}: registering a {} MiB region ({} queues)",
+                    who(client_id, &peer),
+                    size >> 20,
+                    req.queue_count
+                );
+            }
         }
-        self.conns.insert(
-            id.key(),
-            Conn {
-                id,
-                client_id: req.client_id,
-                queue: req.queue,
-                queue_count: req.queue_count,
-                peer,
-                region_mib,
-            },
-        );
-        if self.clients.is_complete(req.client_id) {
-            info!(
-                "{who}: all {} queues joined; the client takes no new ones",
-                req.queue_count
-            );
+    }
+
+    /// A registration thread is done (or died): accept or refuse the joins
+    /// waiting for it. At shutdown (`serve` false) they are refused.
+    fn registration_done(
+        &mut self,
+        done: Result<(task::Id, Registration), JoinError>,
+        serve: bool,
+    ) {
+        match done {
+            Ok((task, r)) => {
+                self.job_owner.remove(&task);
+                self.registration_finished(r.client_id, r.ticket, r.result, r.took, serve);
+            }
+            Err(e) => {
+                let Some((client_id, ticket)) = self.job_owner.remove(&e.id()) else {
+                    error!("a region registration failed: {e}");
+                    return;
+                };
+                let err = io::Error::other(format!("registration thread failed: {e}"));
+                self.registration_finished(client_id, ticket, Err(err), Duration::ZERO, serve);
+            }
         }
+    }
+
+    fn registration_finished(
+        &mut self,
+        client_id: u64,
+        ticket: u64,
+        result: io::Result<Region>,
+        took: Duration,
+        serve: bool,
+    ) {
+        let size = self.clients.limits().region_size;
+        let (region, err) = match result {
+            Ok(r) if serve => (Some(r), None),
+            Ok(_) => (None, Some("the server is shutting down".to_string())),
+            Err(e) => (None, Some(e.to_string())),
+        };
+        let (used, budget) = (self.clients.used(), self.clients.limits().budget);
+        match self
+            .clients
+            .registered(client_id, ticket, region, Instant::now())
+        {
+            Registered::Ready { region, waiting } => {
+                let peer = waiting.first().map(|(_, j)| j.id.peer()).unwrap_or(Peer {
+                    ip: None,
+                    gid: [0; 16],
+                });
+                info!(
+                    "{}: registered {} MiB region in {:.1} s ({} queues; {} of {} MiB in use)",
+                    who(client_id, &peer),
+                    region.size() >> 20,
+                    took.as_secs_f64(),
+                    waiting.first().map_or(0, |(_, j)| j.queue_count),
+                    used >> 20,
+                    budget >> 20
+                );
+                let reply = reply(region);
+                let mut failed = Vec::new();
+                for (queue, join) in waiting {
+                    let peer = join.id.peer();
+                    if let Some(id) = accept(
+                        &mut self.conns,
+                        join,
+                        client_id,
+                        queue,
+                        peer,
+                        region,
+                        &reply,
+                    ) {
+                        failed.push((id, queue, peer));
+                    }
+                }
+                for (id, queue, peer) in failed {
+                    self.accept_failed(id, client_id, queue, &peer);
+                }
+            }
+            Registered::Failed { peer, waiting } => {
+                let why = err.unwrap_or_default();
+                if serve {
+                    error!(
+                        "{}: cannot register {} MiB: {why}",
+                        who(client_id, &peer),
+                        size >> 20
+                    );
+                } else {
+                    info!("{}: refused: {why}", who(client_id, &peer));
+                }
+                for (_, join) in waiting {
+                    join.id.reject(&protocol::encode_reject(Status::NoMemory));
+                }
+            }
+            Registered::Stale(region) => {
+                debug!(
+                    "client {}: registration {ticket} no longer awaited",
+                    ShortId::of(client_id)
+                );
+                drop(region);
+            }
+        }
+    }
+
+    /// A queue whose accept failed: the client learns why instead of
+    /// waiting for its timeout (if the kernel's part of the accept failed,
+    /// it has already sent a reject without a reason, and this one is a
+    /// no-op). Then the queue is released.
+    fn accept_failed(&mut self, id: CmId, client_id: u64, queue: u16, peer: &Peer) {
+        id.reject(&protocol::encode_reject(Status::AcceptFailed));
+        drop(id);
+        self.release(client_id, queue, peer);
     }
 
     /// Refuses a connection with a reason the client logs, and logs it at
@@ -292,9 +476,8 @@ impl Server {
             }
         }
         warn!(
-            "client {} from {}: only {} of {} queues joined within {} s; disconnected, freed {} MiB region",
-            ShortId::of(e.client_id),
-            e.peer,
+            "{}: only {} of {} queues joined within {} s; disconnected, freed {} MiB region",
+            who(e.client_id, &e.peer),
             e.joined,
             e.queue_count,
             self.clients.limits().join_deadline.as_secs(),
@@ -322,13 +505,87 @@ impl Server {
 
     fn release(&mut self, client_id: u64, queue: u16, peer: &Peer) {
         if let Some(region) = self.clients.release(client_id, queue) {
+            let size = region.size();
+            drop(region);
             info!(
-                "client {} from {peer}: all queues gone, freed {} MiB region ({} of {} MiB in use)",
-                ShortId::of(client_id),
-                region.size() >> 20,
+                "{}: all queues gone, freed {} MiB region ({} of {} MiB in use)",
+                who(client_id, peer),
+                size >> 20,
                 self.clients.used() >> 20,
                 self.clients.limits().budget >> 20
             );
+        }
+    }
+}
+
+fn reply(region: &Region) -> AcceptReply {
+    AcceptReply {
+        addr: region.iova(),
+        rkey: region.rkey(),
+        size: region.size(),
+    }
+}
+
+/// Accepts `join` as queue `queue` of a client with `region` and records
+/// the connection; on failure logs it and hands the id back.
+fn accept(
+    conns: &mut HashMap<usize, Conn>,
+    join: Join,
+    client_id: u64,
+    queue: u16,
+    peer: Peer,
+    region: &Region,
+    reply: &AcceptReply,
+) -> Option<CmId> {
+    // Allow the client as many outstanding RDMA reads as it asks for.
+    let depth = join.initiator_depth.max(1);
+    if let Err(e) = join.id.accept(region, &reply.encode(), depth) {
+        error!(
+            "{}: queue {}/{}: accept failed: {e}; rejecting it",
+            who(client_id, &peer),
+            queue + 1,
+            join.queue_count
+        );
+        return Some(join.id);
+    }
+    conns.insert(
+        join.id.key(),
+        Conn {
+            id: join.id,
+            client_id,
+            queue,
+            queue_count: join.queue_count,
+            peer,
+            region_mib: region.size() >> 20,
+        },
+    );
+    None
+}
+
+/// Whether a new client's region fits in the memory available now, given
+/// `unpinned` bytes of registrations still running; logs why not. A region
+/// that does not fit is refused up front rather than letting the OOM killer
+/// end the server and every client with it.
+fn fits_now(req: &ConnectRequest, peer: &Peer, size: u64, unpinned: u64) -> bool {
+    match system::meminfo() {
+        Ok(m) if !budget::fits_now(size, &m, unpinned) => {
+            error!(
+                "{}: a {} MiB region does not fit ({} MiB available, {} MiB being registered, {} MiB kept in reserve)",
+                who(req.client_id, peer),
+                size >> 20,
+                m.available >> 20,
+                unpinned >> 20,
+                budget::reserve(m.total) >> 20
+            );
+            false
+        }
+        Ok(_) => true,
+        Err(e) => {
+            warn!(
+                "{}: cannot check the memory available: {e}",
+                who(req.client_id, peer)
+            );
+            true
         }
     }
 }
@@ -338,38 +595,5 @@ async fn sleep_until(at: Option<Instant>) {
     match at {
         Some(t) => tokio::time::sleep_until(t.into()).await,
         None => std::future::pending().await,
-    }
-}
-
-/// Registers a client's region, or logs why not. Registration pins the
-/// whole region, so a region that does not fit in the memory available now
-/// (keeping the reserve) is refused up front rather than letting the OOM
-/// killer end the server and every client with it.
-fn new_region(id: &CmId, who: &str, size: u64, queues: u16) -> Option<Region> {
-    match system::meminfo() {
-        Ok(m) if !budget::fits_now(size, &m, 0) => {
-            error!(
-                "{who}: a {} MiB region does not fit ({} MiB available, {} MiB kept in reserve)",
-                size >> 20,
-                m.available >> 20,
-                budget::reserve(m.total) >> 20
-            );
-            return None;
-        }
-        Ok(_) => {}
-        Err(e) => warn!("{who}: cannot check the memory available: {e}"),
-    }
-    match Region::new(id, size as usize) {
-        Ok(r) => {
-            info!(
-                "{who}: registered {} MiB region ({queues} queues)",
-                size >> 20
-            );
-            Some(r)
-        }
-        Err(e) => {
-            error!("{who}: cannot register {} MiB: {e}", size >> 20);
-            None
-        }
     }
 }

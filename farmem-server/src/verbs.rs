@@ -225,9 +225,10 @@ impl CmId {
         Peer { ip, gid }
     }
 
-    fn verbs(&self) -> *mut ibv_context {
+    /// The RDMA device the connection arrived on.
+    pub fn device(&self) -> Option<Device> {
         // SAFETY: valid id; `verbs` is set once the id is bound to a device.
-        unsafe { self.0.as_ref().verbs }
+        NonNull::new(unsafe { self.0.as_ref().verbs }).map(Device)
     }
 
     pub fn reject(&self, data: &[u8]) {
@@ -285,6 +286,20 @@ impl Drop for CmId {
     }
 }
 
+/// An RDMA device context (librdmacm's, shared by every id on the device),
+/// to register a region on from another thread.
+///
+/// # Invariants
+///
+/// Valid while some `CmId` on the device exists: librdmacm closes a device
+/// only after its last id is destroyed. The server keeps the id of the
+/// connection a region is registered for until the registration is done.
+pub struct Device(NonNull<ibv_context>);
+
+// SAFETY: libibverbs calls on a context are thread-safe; the pointer is
+// only used for them.
+unsafe impl Send for Device {}
+
 /// The I/O virtual address every region is registered at.
 pub const REGION_IOVA: u64 = 0;
 
@@ -300,12 +315,10 @@ pub struct Region {
 }
 
 impl Region {
-    /// Allocates and registers `size` bytes on the device of `id`.
-    pub fn new(id: &CmId, size: usize) -> io::Result<Self> {
-        let ctx = id.verbs();
-        if ctx.is_null() {
-            return Err(io::Error::other("connection has no RDMA device"));
-        }
+    /// Allocates and registers `size` bytes on `device`. Pins (and so
+    /// zeroes) every page: seconds for gigabytes, so not on the event loop.
+    pub fn new(device: &Device, size: usize) -> io::Result<Self> {
+        let ctx = device.0.as_ptr();
         // SAFETY: valid device context.
         let pd = non_null(unsafe { ibv_alloc_pd(ctx) }, "ibv_alloc_pd")?;
         let mut r = PartialRegion {
@@ -363,6 +376,11 @@ impl Region {
         self.size as u64
     }
 }
+
+// SAFETY: the PD, CQ and MR are used through thread-safe libibverbs calls
+// only, and the mapping belongs to the whole process; a region is built on
+// a blocking thread and then used and freed on the event loop.
+unsafe impl Send for Region {}
 
 /// A region under construction, torn down in reverse on early return.
 struct PartialRegion {
