@@ -21,6 +21,13 @@ use tokio::io::unix::AsyncFd;
 use tokio::task::{self, JoinError, JoinSet};
 use tracing::{debug, error, info, warn};
 
+/// Connect requests the CM queues for the listener.
+const BACKLOG: i32 = 128;
+/// Retrying to listen after the listener's device or address went away:
+/// first after this long, doubling up to `RELISTEN_MAX`.
+const RELISTEN_FIRST: Duration = Duration::from_secs(1);
+const RELISTEN_MAX: Duration = Duration::from_secs(30);
+
 /// Reject lines logged per window; the rest are counted.
 const REJECT_LOG_BURST: u32 = 20;
 const REJECT_LOG_WINDOW: Duration = Duration::from_secs(10);
@@ -76,7 +83,75 @@ struct Registration {
     took: Duration,
 }
 
+/// The listening id. It is lost when its device goes away (only an id
+/// bound to an address has a device: a wildcard listener is kept on every
+/// device by the CM itself), and is made again, with backoff, until the
+/// address can be bound again.
+struct Listener {
+    addr: SocketAddrV4,
+    id: Option<CmId>,
+    retry_at: Option<Instant>,
+    backoff: Duration,
+}
+
+impl Listener {
+    fn start(channel: &EventChannel, addr: SocketAddrV4) -> Result<Self, ServerError> {
+        let id = channel
+            .listen(addr, BACKLOG)
+            .map_err(|source| ServerError::Listen { addr, source })?;
+        Ok(Self {
+            addr,
+            id: Some(id),
+            retry_at: None,
+            backoff: RELISTEN_FIRST,
+        })
+    }
+
+    fn is(&self, key: usize) -> bool {
+        self.id.as_ref().is_some_and(|id| id.key() == key)
+    }
+
+    /// Drops the listening id and schedules listening again after `after`.
+    fn drop_and_retry(&mut self, now: Instant, after: Duration) {
+        self.id = None;
+        self.backoff = RELISTEN_FIRST;
+        self.retry_at = Some(now + after);
+    }
+
+    fn retry(&mut self, channel: &EventChannel, now: Instant) {
+        match self.retry_at {
+            Some(t) if t <= now => {}
+            _ => return,
+        }
+        match channel.listen(self.addr, BACKLOG) {
+            Ok(id) => {
+                info!(
+                    "listening on port {} (address {}) again",
+                    self.addr.port(),
+                    self.addr.ip()
+                );
+                self.id = Some(id);
+                self.retry_at = None;
+            }
+            Err(e) => {
+                warn!(
+                    "cannot listen on {} yet: {e}; trying again in {} s",
+                    self.addr,
+                    self.backoff.as_secs()
+                );
+                self.retry_at = Some(now + self.backoff);
+                self.backoff = next_backoff(self.backoff);
+            }
+        }
+    }
+}
+
+fn next_backoff(d: Duration) -> Duration {
+    (d * 2).min(RELISTEN_MAX)
+}
+
 struct Server {
+    listener: Listener,
     reject_log: RateLimit,
     /// Registrations running on blocking threads, and whose they are.
     jobs: JoinSet<Registration>,
@@ -88,12 +163,7 @@ struct Server {
 
 pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), ServerError> {
     let channel = EventChannel::new().map_err(ServerError::Events)?;
-    let listener = channel
-        .listen(cfg.addr, 128)
-        .map_err(|source| ServerError::Listen {
-            addr: cfg.addr,
-            source,
-        })?;
+    let listener = Listener::start(&channel, cfg.addr)?;
     // SAFETY: the channel's descriptor stays open until `channel` is dropped,
     // which happens after `fd` below.
     let fd = unsafe { AsyncFd::register(channel.fd()) }
@@ -111,6 +181,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
     );
 
     let mut server = Server {
+        listener,
         reject_log: RateLimit::new(REJECT_LOG_BURST, REJECT_LOG_WINDOW),
         jobs: JoinSet::new(),
         job_owner: HashMap::new(),
@@ -119,13 +190,17 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
     };
     tokio::pin!(shutdown);
     let result = loop {
-        let wake = [server.reject_log.flush_at(), server.clients.next_deadline()]
-            .into_iter()
-            .flatten()
-            .min();
+        let wake = [
+            server.reject_log.flush_at(),
+            server.clients.next_deadline(),
+            server.listener.retry_at,
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         tokio::select! {
             _ = &mut shutdown => break Ok(()),
-            _ = sleep_until(wake), if wake.is_some() => server.tick(),
+            _ = sleep_until(wake), if wake.is_some() => server.tick(&channel),
             Some(done) = server.jobs.join_next_with_id(), if !server.jobs.is_empty() => {
                 server.registration_done(done, true);
             }
@@ -167,8 +242,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
     for c in server.conns.values() {
         c.id.disconnect();
     }
-    drop(server);
-    drop(listener);
+    drop(server); // its ids, the listener's too, before the channel
     drop(fd);
     drop(channel);
     result
@@ -202,7 +276,36 @@ impl Server {
                 drop(ev);
                 self.disconnected(key);
             }
-            EventKind::Other(_) => {
+            EventKind::DeviceRemoval | EventKind::AddrChange if self.listener.is(ev.id_key()) => {
+                let removal = ev.kind() == EventKind::DeviceRemoval;
+                drop(ev); // acked before its id is destroyed
+                let now = Instant::now();
+                if removal {
+                    warn!(
+                        "the RDMA device of the listener on {} is being removed; listening again once the address can be bound",
+                        self.listener.addr
+                    );
+                    self.listener.drop_and_retry(now, RELISTEN_FIRST);
+                } else {
+                    warn!(
+                        "the address of the listener on {} changed; listening on it again",
+                        self.listener.addr
+                    );
+                    self.listener.drop_and_retry(now, Duration::ZERO);
+                }
+            }
+            EventKind::AddrChange => {
+                // A hint (bonding failover, say): the connection goes on.
+                if let Some(c) = self.conns.get(&ev.id_key()) {
+                    info!(
+                        "{}: queue {}/{}: address change on its device",
+                        c.who(),
+                        c.queue + 1,
+                        c.queue_count
+                    );
+                }
+            }
+            EventKind::DeviceRemoval | EventKind::Other(_) => {
                 let name = ev.name();
                 let key = ev.id_key();
                 drop(ev);
@@ -449,9 +552,10 @@ impl Server {
     }
 
     /// Timed work: clients past their join deadline, the count of reject
-    /// lines left out.
-    fn tick(&mut self) {
+    /// lines left out, listening again.
+    fn tick(&mut self, channel: &EventChannel) {
         let now = Instant::now();
+        self.listener.retry(channel, now);
         for e in self.clients.expire(now) {
             self.expired(e);
         }
@@ -595,5 +699,25 @@ async fn sleep_until(at: Option<Instant>) {
     match at {
         Some(t) => tokio::time::sleep_until(t.into()).await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relisten_backoff_doubles_to_a_cap() {
+        let mut d = RELISTEN_FIRST;
+        let mut seen = vec![d];
+        for _ in 0..8 {
+            d = next_backoff(d);
+            seen.push(d);
+        }
+        assert_eq!(
+            seen[..6].iter().map(|d| d.as_secs()).collect::<Vec<_>>(),
+            [1, 2, 4, 8, 16, 30]
+        );
+        assert!(seen.iter().all(|d| *d <= RELISTEN_MAX));
     }
 }

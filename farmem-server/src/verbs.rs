@@ -124,6 +124,11 @@ pub enum EventKind {
     ConnectRequest,
     Established,
     Disconnected,
+    /// The id's RDMA device is going away: destroy the id.
+    DeviceRemoval,
+    /// The address the id is bound to moved (to another device or another
+    /// hardware address).
+    AddrChange,
     Other(u32),
 }
 
@@ -139,6 +144,8 @@ impl CmEvent {
             RDMA_CM_EVENT_CONNECT_REQUEST => EventKind::ConnectRequest,
             RDMA_CM_EVENT_ESTABLISHED => EventKind::Established,
             RDMA_CM_EVENT_DISCONNECTED | RDMA_CM_EVENT_TIMEWAIT_EXIT => EventKind::Disconnected,
+            RDMA_CM_EVENT_DEVICE_REMOVAL => EventKind::DeviceRemoval,
+            RDMA_CM_EVENT_ADDR_CHANGE => EventKind::AddrChange,
             other => EventKind::Other(other),
         }
     }
