@@ -5,7 +5,7 @@
 use crate::protocol::{self, AcceptError, AcceptReply, Status};
 use rdma_sys::*;
 use std::io;
-use std::net::SocketAddrV4;
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::ptr::{self, NonNull};
 use std::time::Duration;
 
@@ -62,6 +62,16 @@ fn reject_reason(ev: &rdma_cm_event) -> String {
 impl Connection {
     /// Connects to `server` sending `private` as the connect request.
     pub fn connect(server: SocketAddrV4, private: &[u8]) -> Result<Self, ClientError> {
+        Self::connect_from(None, server, private)
+    }
+
+    /// Connects to `server` from the local address `from` (any, if None),
+    /// sending `private` as the connect request.
+    pub fn connect_from(
+        from: Option<Ipv4Addr>,
+        server: SocketAddrV4,
+        private: &[u8],
+    ) -> Result<Self, ClientError> {
         // SAFETY: no preconditions.
         let channel = NonNull::new(unsafe { rdma_create_event_channel() })
             .ok_or_else(|| os_err("rdma_create_event_channel"))?;
@@ -94,19 +104,16 @@ impl Connection {
                 size: 0,
             },
         };
-        let mut dst = libc::sockaddr_in {
-            sin_family: libc::AF_INET as libc::sa_family_t,
-            sin_port: server.port().to_be(),
-            sin_addr: libc::in_addr {
-                s_addr: u32::from(*server.ip()).to_be(),
-            },
-            sin_zero: [0; 8],
-        };
-        // SAFETY: valid id; the address is copied.
+        let mut dst = sockaddr_in(server);
+        let mut src = from.map(|ip| sockaddr_in(SocketAddrV4::new(ip, 0)));
+        let src_ptr = src
+            .as_mut()
+            .map_or(ptr::null_mut(), |s| s as *mut libc::sockaddr_in as *mut _);
+        // SAFETY: valid id; the addresses are copied.
         if unsafe {
             rdma_resolve_addr(
                 id.as_ptr(),
-                ptr::null_mut(),
+                src_ptr,
                 &mut dst as *mut libc::sockaddr_in as *mut _,
                 2000,
             )
@@ -233,6 +240,19 @@ impl Connection {
         }
     }
 
+    /// Whether the server disconnected this queue (a DISCONNECTED event
+    /// arrives within `timeout`).
+    pub fn disconnected_within(&self, timeout: Duration) -> bool {
+        let Some(ev) = self.next_event(timeout) else {
+            return false;
+        };
+        // SAFETY: valid until acked.
+        let got = unsafe { (*ev).event };
+        // SAFETY: acking once.
+        unsafe { rdma_ack_cm_event(ev) };
+        got == rdma_cm_event_type::RDMA_CM_EVENT_DISCONNECTED
+    }
+
     pub fn buffer(&mut self) -> &mut [u8; 4096] {
         &mut self.buf
     }
@@ -299,6 +319,17 @@ impl Drop for Connection {
             rdma_destroy_id(self.id.as_ptr());
             rdma_destroy_event_channel(self.channel.as_ptr());
         }
+    }
+}
+
+fn sockaddr_in(a: SocketAddrV4) -> libc::sockaddr_in {
+    libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: a.port().to_be(),
+        sin_addr: libc::in_addr {
+            s_addr: u32::from(*a.ip()).to_be(),
+        },
+        sin_zero: [0; 8],
     }
 }
 
