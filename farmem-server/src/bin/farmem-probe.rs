@@ -123,6 +123,7 @@ enum Mode {
         from: Ipv4Addr,
     },
     /// Clients connecting, using a page and leaving, one after another
+    /// (a second apart)
     Churn {
         server: Ipv4Addr,
         port: u16,
@@ -456,7 +457,11 @@ fn churn(server: SocketAddrV4, clients: u32, secs: u64, hold: u64) -> Result<(),
         );
         own_region_round_trip(&mut c, &format!("churn client {}", n + 1), n as u8)?;
         std::thread::sleep(Duration::from_secs(hold.min(MAX_SECS)));
+        drop(c);
         n += 1;
+        // Let the server see the disconnect and free the region before the
+        // next client asks for one.
+        std::thread::sleep(Duration::from_secs(1));
     }
     say!(
         "churn: {n} clients came and went in {:.1} s",
