@@ -26,5 +26,13 @@ bench_exports() {
 grep -q bench_exports /proc/cmdline && bench_exports
 
 size=$(sed -n 's/.*farmem_size=\([^ ]*\).*/\1/p' /proc/cmdline)
-farmem-server $PORT --size "${size:-512M}" 2>&1 &
+# A test's "# server-args:" line arrives as farmem_args=OPT,VALUE,...
+args=$(sed -n 's/.*farmem_args=\([^ ]*\).*/\1/p' /proc/cmdline | tr , ' ')
+case " $args " in
+*" --size "*) ;;
+*) args="--size ${size:-512M} $args" ;;
+esac
+echo "farmem-server $PORT $args"
+# shellcheck disable=SC2086
+farmem-server $PORT $args 2>&1 &
 wait

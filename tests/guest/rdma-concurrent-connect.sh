@@ -1,0 +1,26 @@
+# Registering a region does not hold up other clients: while farmem-probe's
+# clients keep the server registering 448 MiB regions one after another,
+# the kernel client connects all its queues within its connect timeout and
+# verifies its data, and every probe client gets its region too. (Budget:
+# the kernel client's region and one probe client's, 896 of 1000 MiB.)
+# server-args: --size 448M --memory 1000M
+# server-log: registered 448 MiB region
+. /tests/lib.sh
+rdma_up $CLIENT_IP
+swap_on
+server_reachable
+farmem-probe churn $SERVER_IP $PORT --clients 4 --secs 120 --hold 1 > /tmp/churn.log 2>&1 &
+churn=$!
+sleep 1 # the first probe client's registration is under way
+t0=$(uptime_s)
+load_rdma
+t=$(( $(uptime_s) - t0 ))
+ok "kernel client connected its 6 queues in ${t}s beside the probe's registrations"
+[ $t -le 30 ] || fail "the kernel client took ${t}s to connect"
+wait $churn
+rc=$?
+cat /tmp/churn.log
+[ $rc -eq 0 ] || fail "probe clients failed beside the kernel client"
+ok "probe clients connected while the kernel client did"
+cgroup memory.max $(by_kernel 24M 16M)
+expect "kernel client's data verifies" in_cgroup $W verify --size $(by_kernel 48M 32M)
