@@ -7,7 +7,7 @@ use crate::backend::{AsyncLoad, Counters};
 use crate::errno;
 use crate::once_slot::OnceSlot;
 use crate::page::PageRef;
-use crate::protocol::Region;
+use crate::protocol::{self, Region};
 use crate::queue::{Queue, Role, CONNECT_TIMEOUT_MS, ROLES};
 use crate::verbs::{self, Endpoint, Pd, PAGE_BYTES};
 use crate::work::{Work, WorkItem};
@@ -43,6 +43,8 @@ pub(crate) struct Ctrl {
     pub(crate) client: Endpoint,
     pub(crate) client_id: u64,
     nq: u32,
+    /// `nq * 3`, at most [`protocol::MAX_QUEUES`].
+    queue_count: u16,
     /// Built before the controller is complete (each holds a pointer to
     /// it) and never changed, so the controller is only ever shared.
     queues: KVec<Pin<KBox<Queue>>>,
@@ -62,6 +64,10 @@ pub(crate) struct Ctrl {
     /// [`Ctrl::device_removed`]).
     #[pin]
     removal_work: Work,
+    /// Disconnects every queue once the far memory is declared lost (see
+    /// [`Ctrl::disconnect_lost`]).
+    #[pin]
+    loss_work: Work,
     pub(crate) counters: Counters,
     /// Slots set in `held`.
     pub(crate) pages: AtomicU64,
@@ -76,15 +82,31 @@ impl Drop for User<'_> {
     }
 }
 
+/// [`WorkItem`] ids of the controller's two work items.
+const REMOVAL_WORK: u8 = 0;
+const LOSS_WORK: u8 = 1;
+
 // SAFETY: `removal_work` is a `Work` field of `Ctrl`. It is queued only by
 // `device_removed` on a ready controller that is not closing, and
 // `shutdown`, which runs before every drop of a ready controller, stops
 // that and cancels it; a controller that never became ready (torn down by
 // `abort`) never queued it.
-unsafe impl WorkItem for Ctrl {
+unsafe impl WorkItem<REMOVAL_WORK> for Ctrl {
     const OFFSET: usize = core::mem::offset_of!(Ctrl, removal_work);
     fn run(&self) {
         self.destroy_ids();
+    }
+}
+
+// SAFETY: `loss_work` is a `Work` field of `Ctrl`. It is queued by
+// `mark_lost`, and both ways a controller ends (`shutdown` before every
+// drop of a ready one, `abort` for one whose connect failed) cancel it
+// synchronously after the state left `LIVE` for good, so it is neither
+// queued nor running when the controller is freed.
+unsafe impl WorkItem<LOSS_WORK> for Ctrl {
+    const OFFSET: usize = core::mem::offset_of!(Ctrl, loss_work);
+    fn run(&self) {
+        self.disconnect_lost();
     }
 }
 
@@ -101,6 +123,12 @@ impl Ctrl {
     /// Connects `nq * 3` queues to `server`, one after another; any failure
     /// tears down what was connected. Bounded by the per-queue timeout.
     pub(crate) fn connect(server: Endpoint, client: Endpoint, nq: u32) -> Result<Pin<KBox<Self>>> {
+        // Three queues per CPU, as many as the server takes (rdma.rs caps nq).
+        let queue_count = nq
+            .checked_mul(3)
+            .filter(|&n| (1..=protocol::MAX_QUEUES).contains(&n))
+            .and_then(|n| u16::try_from(n).ok())
+            .ok_or(EINVAL)?;
         // The queues get the controller's final address while it is being
         // initialised; nothing takes `&mut` to it afterwards.
         let ctrl = KBox::pin_init(
@@ -109,6 +137,7 @@ impl Ctrl {
                 client,
                 client_id: verbs::random_u64(),
                 nq,
+                queue_count,
                 queues: Self::new_queues(*nq, this.as_ptr())?,
                 pd: OnceSlot::new(),
                 region: OnceSlot::new(),
@@ -116,7 +145,8 @@ impl Ctrl {
                 state: AtomicU8::new(LIVE),
                 users: AtomicU32::new(0),
                 teardown <- new_mutex!(Teardown::default()),
-                removal_work <- Work::new::<Ctrl>(),
+                removal_work <- Work::new::<Ctrl, REMOVAL_WORK>(),
+                loss_work <- Work::new::<Ctrl, LOSS_WORK>(),
                 counters: Counters::default(),
                 pages: AtomicU64::new(0),
             }),
@@ -160,15 +190,12 @@ impl Ctrl {
     }
 
     pub(crate) fn queue_count(&self) -> u16 {
-        (self.nq * 3) as u16
+        self.queue_count
     }
 
     /// Records the region from a queue's accept; every queue must get the same.
+    /// (`protocol::parse_accept` checked its size and bounds.)
     pub(crate) fn learn_region(&self, r: Region) -> Result {
-        if r.size < u64::from(PAGE_BYTES) {
-            pr_err!("server {} offered an empty region\n", self.server);
-            return Err(errno::protocol());
-        }
         if let Err(r) = self.region.set(r) {
             let first = self.region.get().copied().unwrap_or_default();
             if (first.addr, first.rkey, first.size) != (r.addr, r.rkey, r.size) {
@@ -194,6 +221,9 @@ impl Ctrl {
     /// After the first failure every operation fails fast: stores go to the
     /// swap device, and pages held remotely read as errors (SIGBUS). Says
     /// nothing after a deliberate disconnect (unload): nothing is lost then.
+    ///
+    /// May run in any context (softirq, a CM handler, a QP event): the
+    /// disconnect of every queue is left to `loss_work`.
     pub(crate) fn mark_lost(&self, why: &str) {
         if self.state.compare_exchange(LIVE, LOST, SeqCst, Relaxed).is_ok() {
             pr_err!(
@@ -201,7 +231,27 @@ impl Ctrl {
                 self.server,
                 why
             );
+            self.loss_work.queue();
         }
+    }
+
+    /// Once the far memory is lost, disconnects every queue and moves its QP
+    /// to the error state, so the server sees the whole client go (and
+    /// frees its region) even when only one queue failed, and no request
+    /// reaches a queue that is still connected. The QPs, CQs and ids stay
+    /// for unload (or the device removal) to free.
+    fn disconnect_lost(&self) {
+        let t = self.teardown.lock();
+        // Unload and device removal disconnect (and free) everything
+        // themselves; a connect that did not finish is torn down by `abort`.
+        if !t.ready || t.closing || t.released {
+            return;
+        }
+        for q in self.queues.iter() {
+            q.disconnect();
+            q.flush();
+        }
+        pr_info!("disconnected every queue from {}\n", self.server);
     }
 
     pub(crate) fn is_live(&self) -> bool {
@@ -238,11 +288,15 @@ impl Ctrl {
         self.queues.get(index as usize).map(|q| &**q).ok_or(EINVAL)
     }
 
+    /// The remote address of `slot`'s page: only ever inside the region,
+    /// whatever the slot and the region the server gave.
     fn remote_addr(&self, slot: u64) -> Result<u64> {
-        if slot >= self.nr_slots() {
-            return Err(ENOSPC);
-        }
-        Ok(self.region().addr + slot * u64::from(PAGE_BYTES))
+        let r = self.region();
+        let page = u64::from(PAGE_BYTES);
+        slot.checked_mul(page)
+            .filter(|off| off.checked_add(page).is_some_and(|end| end <= r.size))
+            .and_then(|off| r.addr.checked_add(off))
+            .ok_or(ENOSPC)
     }
 
     fn set_held(&self, slot: u64, held: bool) -> bool {
@@ -397,6 +451,8 @@ impl Ctrl {
             t.released = true;
             let _ = self.state.compare_exchange(LIVE, CLOSING, SeqCst, Relaxed);
         }
+        // A loss during the connect queued it; it does nothing now.
+        self.loss_work.cancel_sync();
         // No swap operation ever ran, and handlers create no resource once
         // `closing` is set.
         self.release(false);
@@ -418,8 +474,10 @@ impl Ctrl {
                 self.release(true);
             }
         }
-        // No removal queues it again now that `closing` is set.
+        // No removal queues it again now that `closing` is set, and the
+        // state is no longer `LIVE`, so no loss queues the other.
         self.removal_work.cancel_sync();
+        self.loss_work.cancel_sync();
         self.destroy_ids();
     }
 }

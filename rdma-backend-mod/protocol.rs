@@ -34,15 +34,45 @@ fn le64(b: &[u8]) -> u64 {
     u64::from_le_bytes(a)
 }
 
-pub(crate) fn parse_accept(b: &[u8]) -> Option<Region> {
-    if b.len() < ACCEPT_LEN || b[0..4] != MAGIC.to_le_bytes() {
-        return None;
+/// Queues the server accepts per client (farmem-server's `MAX_QUEUES`):
+/// three per CPU, so at most this many CPUs are served.
+pub(crate) const MAX_QUEUES: u32 = 3 * 256;
+
+fn le16(b: &[u8], at: usize) -> u16 {
+    u16::from_le_bytes([b[at], b[at + 1]])
+}
+
+/// Parses the server's accept, checking everything before the region is
+/// used: magic, version, status, reserved bytes, a region of at least one
+/// page whose end fits in 64 bits. The error says what was wrong.
+pub(crate) fn parse_accept(b: &[u8], page: u64) -> Result<Region, &'static str> {
+    if b.len() < ACCEPT_LEN {
+        return Err("too short");
     }
-    Some(Region {
+    if b[0..4] != MAGIC.to_le_bytes() {
+        return Err("bad magic: not a farmem-server");
+    }
+    if le16(b, 4) != VERSION {
+        return Err("unsupported protocol version");
+    }
+    if le16(b, 6) != 0 {
+        return Err("status is not ok");
+    }
+    if b[12..16].iter().any(|&x| x != 0) {
+        return Err("reserved bytes are not zero");
+    }
+    let r = Region {
         rkey: u32::from_le_bytes([b[8], b[9], b[10], b[11]]),
         addr: le64(&b[16..24]),
         size: le64(&b[24..32]),
-    })
+    };
+    if r.size < page {
+        return Err("the region is smaller than a page");
+    }
+    if r.addr.checked_add(r.size).is_none() {
+        return Err("the region's end overflows the address space");
+    }
+    Ok(r)
 }
 
 /// The server's reason for rejecting us, if the reject is one of ours.
@@ -50,7 +80,7 @@ pub(crate) fn reject_reason(b: &[u8]) -> Option<&'static str> {
     if b.len() < REJECT_LEN || b[0..4] != MAGIC.to_le_bytes() {
         return None;
     }
-    Some(match u16::from_le_bytes([b[6], b[7]]) {
+    Some(match le16(b, 6) {
         1 => "not a fastswap client (bad magic)",
         2 => "unsupported protocol version",
         3 => "queue index or count out of range",
@@ -58,6 +88,14 @@ pub(crate) fn reject_reason(b: &[u8]) -> Option<&'static str> {
         5 => "queue already connected",
         6 => "server cannot register a region for this client",
         7 => "private data too short",
+        8 => "reserved bytes are not zero",
+        9 => "server could not set up the queue pair",
+        10 => "server has as many clients as it may serve",
+        11 => "too many clients from this address",
+        12 => "server's memory budget is used up",
+        13 => "queue joins from another address than the client's first queue",
+        14 => "client has had all its queues; it takes no new ones",
+        15 => "no such client (its queue 0 must connect first)",
         _ => "unknown reason",
     })
 }

@@ -127,7 +127,9 @@ impl Queue {
             return Err(EBUSY);
         }
         let cq = self.cq.get().ok_or(EINVAL)?;
-        id.create_qp(pd, cq, DEPTH)?;
+        // The QP is destroyed before its queue is freed, so the queue may
+        // be its event context.
+        id.create_qp(pd, cq, DEPTH, qp_event, self as *const Queue as *const c_void)?;
         let data = protocol::connect_request(c.client_id, self.index, c.queue_count());
         id.connect(&data, READ_DEPTH)
     }
@@ -147,10 +149,10 @@ impl Queue {
                 }
             }
             bindings::rdma_cm_event_type_RDMA_CM_EVENT_ESTABLISHED => {
-                let r = match protocol::parse_accept(ev.private_data()) {
-                    Some(region) => c.learn_region(region),
-                    None => {
-                        pr_err!("queue {}: the server's accept is not a fastswap reply\n", self.index);
+                let r = match protocol::parse_accept(ev.private_data(), u64::from(verbs::PAGE_BYTES)) {
+                    Ok(region) => c.learn_region(region),
+                    Err(why) => {
+                        pr_err!("queue {}: refusing the accept of server {}: {}\n", self.index, c.server, why);
                         Err(errno::protocol())
                     }
                 };
@@ -415,6 +417,20 @@ unsafe extern "C" fn async_read_done(_cq: *mut bindings::ib_cq, wc: *mut binding
     // its only completion.
     unsafe { AsyncLoad::from_page(page) }.complete(result);
     q.inflight.fetch_sub(1, Ordering::AcqRel);
+}
+
+/// A QP error reported asynchronously (real devices report fatal QP errors
+/// this way; Soft-RoCE reports them through completions): the far memory is
+/// lost, and no request is posted to any queue after it.
+unsafe extern "C" fn qp_event(ev: *mut bindings::ib_event, ctx: *mut c_void) {
+    // SAFETY: the driver's event, valid during this call.
+    if let Some(why) = unsafe { verbs::qp_event_error(ev) } {
+        // SAFETY: the context is the QP's queue (`create_resources`), which
+        // outlives the QP: the QP is destroyed before the queue is freed, and
+        // no event is delivered after that.
+        let q = unsafe { &*(ctx as *const Queue) };
+        q.ctrl().mark_lost(why);
+    }
 }
 
 unsafe extern "C" fn cm_handler(id: *mut bindings::rdma_cm_id, ev: *mut bindings::rdma_cm_event) -> c_int {

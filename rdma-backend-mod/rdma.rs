@@ -9,6 +9,9 @@
 //! writes), learns the client's region from the accept, and stores page
 //! `slot` at region offset `slot * 4096` with one-sided RDMA.
 
+// `Ctrl`'s pin initialiser has more fields than the default limit expands.
+#![recursion_limit = "256"]
+
 use core::sync::atomic::Ordering::Relaxed;
 use kernel::prelude::*;
 
@@ -83,11 +86,23 @@ fn params() -> Result<Params> {
     }
     server.port = sport as u16;
     let cpus = verbs::online_cpus();
+    // farmem-server takes at most MAX_QUEUES queues per client, three per CPU.
+    let max = cpus.min(protocol::MAX_QUEUES / 3);
     let nq = match nq {
-        -1 => cpus,
-        n if n > 0 && n as u32 <= cpus => n as u32,
+        -1 => {
+            if cpus > max {
+                pr_info!("serving {} of {} CPUs: a client has at most {} queues\n", max, cpus, protocol::MAX_QUEUES);
+            }
+            max
+        }
+        n if n > 0 && n as u32 <= max => n as u32,
         n => {
-            pr_err!("invalid nq={}: expected 1 to {} (the online CPUs)\n", n, cpus);
+            pr_err!(
+                "invalid nq={}: expected 1 to {} (the online CPUs, at most {})\n",
+                n,
+                max,
+                protocol::MAX_QUEUES / 3
+            );
             return Err(EINVAL);
         }
     };

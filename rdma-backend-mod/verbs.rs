@@ -164,10 +164,14 @@ impl HandlerId {
         unsafe { (*self.0).device }
     }
 
-    /// Creates the RC queue pair on `cq` in `pd`.
-    pub(crate) fn create_qp(&self, pd: &Pd, cq: &Cq, depth: u32) -> Result {
+    /// Creates the RC queue pair on `cq` in `pd`. The driver calls
+    /// `on_event(event, context)` for its asynchronous events, in any
+    /// context, until the QP is destroyed.
+    pub(crate) fn create_qp(&self, pd: &Pd, cq: &Cq, depth: u32, on_event: QpEventFn, context: *const c_void) -> Result {
         // SAFETY: all-zero is a valid init attr; fields are set below.
         let mut attr: bindings::ib_qp_init_attr = unsafe { core::mem::zeroed() };
+        attr.event_handler = Some(on_event);
+        attr.qp_context = context.cast_mut();
         attr.send_cq = cq.0;
         attr.recv_cq = cq.0;
         attr.cap.max_send_wr = depth;
@@ -506,4 +510,25 @@ pub(crate) fn online_cpus() -> u32 {
 pub(crate) fn random_u64() -> u64 {
     // SAFETY: no preconditions.
     unsafe { bindings::get_random_u64() }
+}
+
+/// A QP's asynchronous event callback (`ib_qp_init_attr.event_handler`).
+pub(crate) type QpEventFn = unsafe extern "C" fn(*mut bindings::ib_event, *mut c_void);
+
+/// What an asynchronous QP event says went wrong with the connection, or
+/// `None` for an event that is not an error (SQ drained, last WQE, ...).
+///
+/// # Safety
+///
+/// `ev` is the event the driver passed to a [`QpEventFn`], which is valid
+/// for that call.
+pub(crate) unsafe fn qp_event_error(ev: *const bindings::ib_event) -> Option<&'static str> {
+    // SAFETY: valid for the call (caller).
+    match unsafe { (*ev).event } {
+        bindings::ib_event_type_IB_EVENT_QP_FATAL => Some("a queue pair reported a fatal error"),
+        bindings::ib_event_type_IB_EVENT_QP_REQ_ERR => Some("a queue pair reported an invalid request"),
+        bindings::ib_event_type_IB_EVENT_QP_ACCESS_ERR => Some("a queue pair reported an access error"),
+        bindings::ib_event_type_IB_EVENT_PATH_MIG_ERR => Some("a queue pair's path migration failed"),
+        _ => None,
+    }
 }

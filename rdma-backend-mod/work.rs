@@ -7,14 +7,15 @@ use kernel::bindings;
 use kernel::prelude::*;
 use kernel::types::Opaque;
 
-/// What runs when the [`Work`] embedded in `Self` is executed.
+/// What runs when the [`Work`] embedded in `Self` is executed. `ID` tells
+/// apart several work items embedded in one type.
 ///
 /// # Safety
 ///
 /// `OFFSET` must be the byte offset of a [`Work`] field inside `Self`
 /// (`core::mem::offset_of!`), and a `Self` holding a queued or running
 /// work item must stay alive until [`Work::cancel_sync`] returned.
-pub(crate) unsafe trait WorkItem: Sync {
+pub(crate) unsafe trait WorkItem<const ID: u8 = 0>: Sync {
     const OFFSET: usize;
     fn run(&self);
 }
@@ -71,11 +72,12 @@ impl Drop for Workqueue {
 }
 
 impl Work {
-    /// A work item that calls `T::run` on the `T` it is embedded in.
-    pub(crate) fn new<T: WorkItem>() -> impl PinInit<Self> {
+    /// A work item that calls `T::run` (of `WorkItem<ID>`) on the `T` it is
+    /// embedded in.
+    pub(crate) fn new<T: WorkItem<ID>, const ID: u8>() -> impl PinInit<Self> {
         pin_init!(Self {
             // SAFETY: `p` is the work item's final, pinned location.
-            raw <- Opaque::ffi_init(|p| unsafe { fastswap_rdma_init_work(p, Some(run_callback::<T>)) }),
+            raw <- Opaque::ffi_init(|p| unsafe { fastswap_rdma_init_work(p, Some(run_callback::<T, ID>)) }),
         })
     }
 
@@ -93,9 +95,9 @@ impl Work {
     }
 }
 
-unsafe extern "C" fn run_callback<T: WorkItem>(work: *mut bindings::work_struct) {
+unsafe extern "C" fn run_callback<T: WorkItem<ID>, const ID: u8>(work: *mut bindings::work_struct) {
     // SAFETY: `work` is the `Work` (repr(transparent) over its
     // work_struct) at `T::OFFSET` inside a live `T` (trait contract).
-    let owner = unsafe { &*(work.cast::<u8>().sub(T::OFFSET).cast::<T>()) };
-    owner.run();
+    let owner = unsafe { &*(work.cast::<u8>().sub(<T as WorkItem<ID>>::OFFSET).cast::<T>()) };
+    <T as WorkItem<ID>>::run(owner);
 }

@@ -1,0 +1,48 @@
+# A partition: the route to the server disappears while a process faults
+# its pages back from far memory. The reads fail, the client declares the
+# far memory lost and disconnects every queue, not only the ones that
+# failed; once the route is back those disconnects reach the server, which
+# frees the region. The server's budget holds one region, so a new client
+# can only connect once it has.
+# server-args: --memory 320M
+# server-log: all queues gone, freed 256 MiB region
+. /tests/lib.sh
+rdma_up $CLIENT_IP
+swap_on
+load_rdma
+cgroup memory.max $(by_kernel 24M 16M)
+paused_workload $(by_kernel 48M 32M)
+[ "$(backend pages)" -gt 0 ] || fail "no page is held in far memory"
+refuse "a second client is refused while the first holds the budget" \
+    farmem-probe join $SERVER_IP $PORT --id 5ca1ab1e --queues 1
+ok "far memory holds $(backend pages) pages; removing the route to the server"
+# Soft-RoCE looks up a route for every packet it sends: without one, the
+# reads fail at once and the CM's disconnect requests wait for it.
+ip route add blackhole $SERVER_IP/32 || fail "blackhole route"
+touch /tmp/go
+for i in $(seq 120); do
+    dmesg_has "far memory server $SERVER_IP:$PORT" && break
+    sleep 0.5
+done
+ip route del blackhole $SERVER_IP/32 || fail "removing the blackhole route"
+dmesg_has "far memory server $SERVER_IP:$PORT" || fail "no loss declared within 60 s of losing the route"
+ok "loss declared: $(dmesg | grep -m1 "far memory server $SERVER_IP")"
+wait $pid
+rc=$?
+[ $rc -eq 135 ] || fail "the process with lost pages exited with $rc, expected SIGBUS (135)"
+ok "process faulting on a lost page got SIGBUS"
+for i in $(seq 30); do dmesg_has "disconnected every queue" && break; sleep 1; done
+dmesg_has "disconnected every queue from $SERVER_IP:$PORT" || fail "the client did not disconnect its queues after the loss"
+# The server frees the region when the last queue's disconnect arrives.
+got=
+for i in $(seq 30); do
+    if farmem-probe join $SERVER_IP $PORT --id 5ca1ab1e --queues 1; then got=1; break; fi
+    sleep 2
+done
+[ -n "$got" ] || fail "the server kept the lost client's region: a new client found no room within 60 s"
+ok "a new client got the memory the lost client held"
+disk0=$(disk_writes)
+expect "new workload verifies with the far memory lost" in_cgroup $W verify --size $(by_kernel 48M 32M)
+[ $(( $(disk_writes) - disk0 )) -gt 0 ] || fail "refused pages did not reach the swap device"
+expect "rmmod fastswap" rmmod fastswap
+expect "rmmod fastswap_rdma" rmmod fastswap_rdma
