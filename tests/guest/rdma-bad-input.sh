@@ -2,6 +2,7 @@
 # connect requests: each a clear error in bounded time; the server keeps
 # serving the next good client.
 # server-log: rejected connection from 192.0.2.2: not a fastswap client (bad magic)
+# server-log: reserved bytes are not zero
 . /tests/lib.sh
 rdma_up $CLIENT_IP
 swap_on
@@ -31,9 +32,27 @@ t=$(( $(uptime_s) - t0 ))
 dmesg_has "refused the connection" || fail "no message for nothing listening"
 ok "nothing listening fails in ${t}s"
 
-for kind in bad-magic bad-version short bad-queue; do
+for kind in bad-magic bad-version short bad-queue reserved; do
     expect "server rejects a $kind connect request" farmem-probe reject $SERVER_IP $PORT $kind
 done
+
+# A server whose accept is flawed (farmem-probe bad-server, on this guest:
+# Soft-RoCE loops back to its own address): the client refuses to use the
+# region, says why, and insmod fails.
+BAD=$((PORT + 2))
+for case in "bad-version:unsupported protocol version" "status:status is not ok" \
+    "reserved:reserved bytes are not zero" "tiny:the region is smaller than a page" \
+    "overflow:the region's end overflows the address space"; do
+    kind=${case%%:*} why=${case#*:}
+    farmem-probe bad-server $BAD $kind --secs 120 > /tmp/bad-server.log 2>&1 &
+    bs=$!
+    for i in $(seq 40); do grep -q listening /tmp/bad-server.log && break; sleep 0.5; done
+    grep -q listening /tmp/bad-server.log || fail "bad-server did not start: $(cat /tmp/bad-server.log)"
+    refuse "client refuses an accept with $kind" $R sport=$BAD sip=$CLIENT_IP cip=$CLIENT_IP nq=1
+    kill $bs; wait $bs 2>/dev/null
+    dmesg_has "refusing the accept of server $CLIENT_IP:$BAD: $why" || fail "no message for an accept with $kind (want: $why)"
+done
+ok "flawed accepts refused with their reasons"
 
 load_rdma
 ok "server still serves a good client after the malformed requests"

@@ -25,11 +25,16 @@
 //!                                 (as anyone on the network could) and print
 //!                                 its client id
 //!   id-hash ID                    the short hash the server logs for ID
+//!   bad-server PORT KIND          a server that accepts every connection
+//!                                 with a flawed accept (bad-version, status,
+//!                                 reserved, tiny, overflow), which a client
+//!                                 must refuse
 
 use clap::{Parser, Subcommand};
 use farmem_server::client::{ClientError, Connection};
 use farmem_server::logging::ShortId;
-use farmem_server::protocol::{ConnectRequest, Status, MAGIC, VERSION};
+use farmem_server::protocol::{AcceptReply, ConnectRequest, Status, MAGIC, VERSION};
+use farmem_server::verbs::{EventChannel, EventKind, Region};
 use farmem_server::size::Size;
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -139,6 +144,16 @@ enum Mode {
     },
     /// Print the client id of the first fastswap connect request seen
     SniffId { iface: String, secs: u64 },
+    /// Serve with a flawed accept, for a client's checks of it
+    BadServer {
+        port: u16,
+        /// bad-version, status, reserved, tiny (less than a page) or
+        /// overflow (a region whose end passes 2^64)
+        kind: String,
+        /// Serve this long, then exit
+        #[arg(long, default_value_t = 60)]
+        secs: u64,
+    },
     /// Print the short hash farmem-server logs for a client id
     IdHash {
         #[arg(value_parser = parse_hex)]
@@ -190,6 +205,66 @@ fn reject(server: SocketAddrV4, kind: &str) -> Result<(), String> {
         }
         Err(e) => Err(format!("{kind}: expected a reject, got: {e}")),
     }
+}
+
+/// A flawed accept of `kind` for `region`.
+fn bad_accept(kind: &str, region: &Region) -> Result<[u8; 32], String> {
+    let mut reply = AcceptReply {
+        addr: region.iova(),
+        rkey: region.rkey(),
+        size: region.size(),
+    };
+    match kind {
+        "tiny" => reply.size = 100,
+        "overflow" => reply.addr = u64::MAX - 4095,
+        _ => {}
+    }
+    let mut b = reply.encode();
+    match kind {
+        "bad-version" => b[4] = 99,
+        "status" => b[6] = Status::OverBudget as u8,
+        "reserved" => b[13] = 1,
+        "tiny" | "overflow" => {}
+        other => return Err(format!("unknown kind {other}")),
+    }
+    Ok(b)
+}
+
+fn bad_server(port: u16, kind: &str, secs: u64) -> Result<(), String> {
+    let ch = EventChannel::new().map_err(|e| e.to_string())?;
+    let _listener = ch
+        .listen(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port), 16)
+        .map_err(|e| format!("listen on port {port}: {e}"))?;
+    say!("bad-server: listening on port {port}, accepting with {kind}");
+    let end = Instant::now() + Duration::from_secs(secs.min(MAX_SECS));
+    // Field order is drop order: the ids (QPs) before the regions (PDs).
+    let mut held = Vec::new();
+    let mut served = 0u32;
+    while Instant::now() < end && served < MAX_FLOOD {
+        let ev = match ch.next_event().map_err(|e| e.to_string())? {
+            Some(ev) => ev,
+            None => {
+                std::thread::sleep(Duration::from_millis(20));
+                continue;
+            }
+        };
+        if ev.kind() != EventKind::ConnectRequest {
+            continue;
+        }
+        let depth = ev.initiator_depth();
+        let Some(id) = ev.take_conn_id() else { continue };
+        drop(ev);
+        let device = id.device().ok_or("connection without a device")?;
+        let region = Region::new(&device, 1 << 20).map_err(|e| e.to_string())?;
+        let data = bad_accept(kind, &region)?;
+        match id.accept(&region, &data, depth) {
+            Ok(()) => say!("bad-server: accepted a connection with {kind}"),
+            Err(e) => say!("bad-server: accept failed: {e}"),
+        }
+        served += 1;
+        held.push((id, region));
+    }
+    Ok(())
 }
 
 fn fill(c: &mut Connection, seed: u8) {
@@ -625,6 +700,7 @@ fn main() -> ExitCode {
             hold,
         } => churn(at(server, port), clients, secs, hold),
         Mode::SniffId { iface, secs } => sniff_id(&iface, secs),
+        Mode::BadServer { port, kind, secs } => bad_server(port, &kind, secs),
         Mode::IdHash { id } => {
             say!("{}", ShortId::of(id));
             Ok(())
