@@ -37,14 +37,15 @@ run_guest() {
 # client guest running SCENARIO. The two guests are joined by QEMU's unicast
 # UDP socket backend on 127.0.0.1: each sends its frames to the other's
 # port, with no connection to set up (the stream backend's listen/connect
-# handshake proved racy). A client line "FSTEST-KILL-SERVER" makes the
+# handshake proved racy). The ports are RDMA_PORT_BASE (default 20000)
+# plus up to 9800, so jobs given bases 10000 apart never share one. A client line "FSTEST-KILL-SERVER" makes the
 # harness kill the server guest (failure tests).
 # The server guest boots SERVER_BZIMAGE / SERVER_INITRD (default: the same
 # kernel as the client); the client guest gets CLIENT_MEM and CLIENT_APPEND
 # (plus BENCH_APPEND) as its GUEST_MEM and GUEST_APPEND.
 run_rdma_pair() {
     local scenario=$1 clog=$2 slog=$3 timeout_s=${4:-900}
-    local port=$((20000 + RANDOM % 20000)) spid i
+    local port=$((${RDMA_PORT_BASE:-20000} + RANDOM % 4900 * 2)) spid i
     rm -f "$clog" "$slog" # never read an earlier run's log
     local snet="udp=127.0.0.1:$((port + 1)),localaddr=127.0.0.1:$port"
     local cnet="udp=127.0.0.1:$port,localaddr=127.0.0.1:$((port + 1))"

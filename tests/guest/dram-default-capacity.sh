@@ -7,7 +7,7 @@
 # On the debug kernel KASAN's shadow leaves about 377 MiB of the 512: with the
 # pool holding 20% of that and a 512 MiB swap disk, RAM + 200 MiB fills the
 # swap disk (the same run with no pool peaks at 400 MiB of swap), so the
-# debug lane writes RAM + 100 MiB. Under KASAN (its quarantine holds freed
+# debug lane writes RAM + 50 MiB. Under KASAN (its quarantine holds freed
 # memory back) virtio-blk's GFP_ATOMIC descriptor allocations fail at the
 # default min_free_kbytes even with no pool at all (measured: a disk-only run
 # of the same workload), so the debug lane doubles the atomic reserve.
@@ -21,7 +21,7 @@ cap=$(dmesg | sed -n 's/.*DRAM backend ready: capacity \([0-9]*\) MiB.*/\1/p' | 
 total=$(awk '/MemTotal/ { print int($2 / 1024) }' /proc/meminfo)
 [ -n "$cap" ] || fail "no capacity in dmesg"
 echo "default capacity $cap MiB of $total MiB RAM"
-size=$((total + $(by_kernel 200 100)))
+size=$((total + $(by_kernel 200 50)))
 disk0=$(disk_writes)
 expect "$size MiB verifies in a guest with $total MiB" $W verify --size ${size}M
 disk=$(($(disk_writes) - disk0))

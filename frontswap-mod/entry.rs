@@ -68,6 +68,11 @@ impl frontswap_ops::Handler for Swapper {
     }
 }
 
+extern "C" {
+    /// Sleeps for the `test_unload_delay_ms` parameter (params.c); 0 by default.
+    fn fastswap_test_unload_delay();
+}
+
 /// The handler must be `'static` for frontswap; it is leaked in `init` and
 /// reclaimed in `drop` after unregistering.
 static SWAPPER: AtomicPtr<Swapper> = AtomicPtr::new(core::ptr::null_mut());
@@ -113,6 +118,9 @@ fn free_swapper() {
 
 impl Drop for Fastswap {
     fn drop(&mut self) {
+        // SAFETY: a plain C function of this module that may sleep; module
+        // exit runs in process context.
+        unsafe { fastswap_test_unload_delay() };
         // Unregister first: that waits for every callback in flight.
         self.registration.take();
         free_swapper();
