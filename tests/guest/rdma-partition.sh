@@ -1,7 +1,8 @@
-# A partition: the route to the server disappears while a process faults
-# its pages back from far memory. The reads fail, the client declares the
+# A partition: this guest's frames stop reaching the server (its ARP entry
+# for the server points at a MAC no one has) while a process faults its
+# pages back from far memory. The reads time out, the client declares the
 # far memory lost and disconnects every queue, not only the ones that
-# failed; once the route is back those disconnects reach the server, which
+# failed; once the path is back those disconnects reach the server, which
 # frees the region. The server's budget holds one region, so a new client
 # can only connect once it has.
 # server-args: --memory 320M
@@ -15,17 +16,19 @@ paused_workload $(by_kernel 48M 32M)
 [ "$(backend pages)" -gt 0 ] || fail "no page is held in far memory"
 refuse "a second client is refused while the first holds the budget" \
     farmem-probe join $SERVER_IP $PORT --id 5ca1ab1e --queues 1
-ok "far memory holds $(backend pages) pages; removing the route to the server"
-# Soft-RoCE looks up a route for every packet it sends: without one, the
-# reads fail at once and the CM's disconnect requests wait for it.
-ip route add blackhole $SERVER_IP/32 || fail "blackhole route"
+ok "far memory holds $(backend pages) pages; cutting the path to the server"
+# Soft-RoCE sends through the IP stack, which takes the MAC from the ARP
+# table for every frame. (A blackhole route would not do: Soft-RoCE looks
+# routes up on its own interface, where the kernel takes a failed lookup
+# to mean the peer is on the link.)
+arp -i eth0 -s $SERVER_IP 52:54:00:12:34:99 || fail "poisoning the ARP entry"
 touch /tmp/go
 for i in $(seq 120); do
     dmesg_has "far memory server $SERVER_IP:$PORT" && break
     sleep 0.5
 done
-ip route del blackhole $SERVER_IP/32 || fail "removing the blackhole route"
-dmesg_has "far memory server $SERVER_IP:$PORT" || fail "no loss declared within 60 s of losing the route"
+arp -i eth0 -d $SERVER_IP || fail "restoring the ARP entry"
+dmesg_has "far memory server $SERVER_IP:$PORT" || fail "no loss declared within 60 s of losing the path"
 ok "loss declared: $(dmesg | grep -m1 "far memory server $SERVER_IP")"
 wait $pid
 rc=$?

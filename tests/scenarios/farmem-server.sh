@@ -25,25 +25,6 @@ bench_exports() {
 }
 grep -q bench_exports /proc/cmdline && bench_exports
 
-# A control port for tests that act on the server guest: a client sends
-# "relink" to delete and re-add this guest's RDMA device (rxe0), as a
-# driver reload or a NIC reset would. Only the testbed's private network
-# reaches it.
-server_control() {
-    while true; do
-        cmd=$(nc -l -p 7777 2>/dev/null)
-        case $cmd in
-        relink)
-            echo "server-control: deleting rxe0"
-            rdma link delete rxe0 && echo "server-control: rxe0 deleted"
-            sleep 2
-            rdma link add rxe0 type rxe netdev eth0 && echo "server-control: rxe0 added"
-            ;;
-        esac
-    done
-}
-server_control &
-
 size=$(sed -n 's/.*farmem_size=\([^ ]*\).*/\1/p' /proc/cmdline)
 # A test's "# server-args:" line arrives as farmem_args=OPT,VALUE,...
 args=$(sed -n 's/.*farmem_args=\([^ ]*\).*/\1/p' /proc/cmdline | tr , ' ')
