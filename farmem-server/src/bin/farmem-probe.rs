@@ -34,8 +34,8 @@ use clap::{Parser, Subcommand};
 use farmem_server::client::{ClientError, Connection};
 use farmem_server::logging::ShortId;
 use farmem_server::protocol::{AcceptReply, ConnectRequest, Status, MAGIC, VERSION};
-use farmem_server::verbs::{EventChannel, EventKind, Region};
 use farmem_server::size::Size;
+use farmem_server::verbs::{EventChannel, EventKind, Region};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -252,7 +252,9 @@ fn bad_server(port: u16, kind: &str, secs: u64) -> Result<(), String> {
             continue;
         }
         let depth = ev.initiator_depth();
-        let Some(id) = ev.take_conn_id() else { continue };
+        let Some(id) = ev.take_conn_id() else {
+            continue;
+        };
         drop(ev);
         let device = id.device().ok_or("connection without a device")?;
         let region = Region::new(&device, 1 << 20).map_err(|e| e.to_string())?;
