@@ -99,10 +99,14 @@ unsafe impl WorkItem<REMOVAL_WORK> for Ctrl {
 }
 
 // SAFETY: `loss_work` is a `Work` field of `Ctrl`. It is queued by
-// `mark_lost`, and both ways a controller ends (`shutdown` before every
-// drop of a ready one, `abort` for one whose connect failed) cancel it
-// synchronously after the state left `LIVE` for good, so it is neither
-// queued nor running when the controller is freed.
+// `mark_lost` after that won the change from `LIVE`, which may be late: the
+// caller can be preempted in between. Both ways a controller ends
+// (`shutdown` before every drop of a ready one, `abort` for one whose
+// connect failed) cancel it synchronously only after every possible caller
+// of `mark_lost` is done: the data path drained and waited for (or never
+// started), the QPs destroyed (no QP event), the ids destroyed (no CM
+// handler). So it is neither queued nor running when the controller is
+// freed.
 unsafe impl WorkItem<LOSS_WORK> for Ctrl {
     const OFFSET: usize = core::mem::offset_of!(Ctrl, loss_work);
     fn run(&self) {
@@ -170,6 +174,11 @@ impl Ctrl {
                 pr_err!("the RDMA device was removed while connecting to {}\n", server);
                 return Err(ENODEV);
             }
+            if !ctrl.is_live() {
+                // A queue already in was lost (`mark_lost` said why): the
+                // connect fails and `abort` disconnects every queue.
+                return Err(errno::not_connected());
+            }
             t.ready = true;
             Ok(())
         });
@@ -182,7 +191,9 @@ impl Ctrl {
 
     fn alloc_held(&self) -> Result {
         let words = self.nr_slots().div_ceil(64) as usize;
-        let mut v = KVVec::with_capacity(words, GFP_KERNEL)?;
+        // Bounded by the region size `parse_accept` allows; never a warning
+        // the server could provoke.
+        let mut v = KVVec::with_capacity(words, GFP_KERNEL | __GFP_NOWARN)?;
         for _ in 0..words {
             v.push(AtomicU64::new(0), GFP_KERNEL)?;
         }
@@ -451,12 +462,13 @@ impl Ctrl {
             t.released = true;
             let _ = self.state.compare_exchange(LIVE, CLOSING, SeqCst, Relaxed);
         }
-        // A loss during the connect queued it; it does nothing now.
-        self.loss_work.cancel_sync();
         // No swap operation ever ran, and handlers create no resource once
         // `closing` is set.
         self.release(false);
         self.destroy_ids();
+        // A loss during the connect may have queued it, as late as the last
+        // CM handler or QP event; it does nothing now (`closing`).
+        self.loss_work.cancel_sync();
     }
 
     /// Disconnects every queue and frees the RDMA resources (module unload).
@@ -474,10 +486,13 @@ impl Ctrl {
                 self.release(true);
             }
         }
-        // No removal queues it again now that `closing` is set, and the
-        // state is no longer `LIVE`, so no loss queues the other.
+        // No removal queues it again now that `closing` is set.
         self.removal_work.cancel_sync();
-        self.loss_work.cancel_sync();
         self.destroy_ids();
+        // The state left `LIVE` under the lock above, but a `mark_lost`
+        // that won before may queue the loss work as late as its CM handler
+        // (waited for by `destroy_ids`) or its swap operation (waited for by
+        // `release`): cancel it only now. It does nothing now (`closing`).
+        self.loss_work.cancel_sync();
     }
 }

@@ -34,6 +34,10 @@ fn le64(b: &[u8]) -> u64 {
     u64::from_le_bytes(a)
 }
 
+/// The largest region a client takes (its bitmap of held slots is 512 MiB
+/// then); a larger one is refused, not truncated.
+pub(crate) const MAX_REGION_BYTES: u64 = 1 << 44;
+
 /// Queues the server accepts per client (farmem-server's `MAX_QUEUES`):
 /// three per CPU, so at most this many CPUs are served.
 pub(crate) const MAX_QUEUES: u32 = 3 * 256;
@@ -44,7 +48,8 @@ fn le16(b: &[u8], at: usize) -> u16 {
 
 /// Parses the server's accept, checking everything before the region is
 /// used: magic, version, status, reserved bytes, a region of at least one
-/// page whose end fits in 64 bits. The error says what was wrong.
+/// page and at most [`MAX_REGION_BYTES`] whose end fits in 64 bits. The
+/// error says what was wrong.
 pub(crate) fn parse_accept(b: &[u8], page: u64) -> Result<Region, &'static str> {
     if b.len() < ACCEPT_LEN {
         return Err("too short");
@@ -68,6 +73,9 @@ pub(crate) fn parse_accept(b: &[u8], page: u64) -> Result<Region, &'static str> 
     };
     if r.size < page {
         return Err("the region is smaller than a page");
+    }
+    if r.size > MAX_REGION_BYTES {
+        return Err("the region is larger than 16 TiB");
     }
     if r.addr.checked_add(r.size).is_none() {
         return Err("the region's end overflows the address space");
