@@ -338,6 +338,21 @@ impl<K: Copy + Eq + Hash> Liveness<K> {
     pub fn is_watched(&self, client_id: u64) -> bool {
         self.by_client.contains_key(&client_id)
     }
+
+    /// Whether the client is watched as complete (probed).
+    pub fn is_complete(&self, client_id: u64) -> bool {
+        self.by_client.get(&client_id).is_some_and(|w| w.complete)
+    }
+
+    /// Whether any probe is unanswered.
+    pub fn is_probing(&self) -> bool {
+        !self.probes.is_empty()
+    }
+
+    /// The queue probe `wr_id` was posted on, while it is unanswered.
+    pub fn probe_queue(&self, wr_id: u64) -> Option<K> {
+        self.probes.get(&wr_id).map(|(_, q)| *q)
+    }
 }
 
 #[cfg(test)]
@@ -380,6 +395,8 @@ mod tests {
             assert_eq!(p.len(), 1, "one probe per round");
             queues.push(p[0].queue);
             assert_eq!(l.probing(), vec![7]);
+            assert!(l.is_probing());
+            assert_eq!(l.probe_queue(p[0].wr_id), Some(p[0].queue));
             assert_eq!(
                 l.completed(p[0].wr_id, Ok(()), now),
                 Answer::Alive {
@@ -391,6 +408,8 @@ mod tests {
         }
         assert_eq!(&queues[..6], [70, 71, 72, 70, 71, 72], "round robin");
         assert!(l.probing().is_empty());
+        assert!(!l.is_probing());
+        assert!(l.is_complete(7));
         assert!(l.is_watched(7));
     }
 
@@ -521,6 +540,8 @@ mod tests {
         let t0 = Instant::now();
         l.established(1, 10, t0);
         l.established(1, 11, t0);
+        assert!(l.is_watched(1));
+        assert!(!l.is_complete(1));
         assert_eq!(l.due(secs(t0, 100)), vec![]);
         assert_eq!(l.dead(secs(t0, 1000)), vec![]);
         assert_eq!(l.next_deadline(), None);
