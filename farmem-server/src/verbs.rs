@@ -396,6 +396,11 @@ struct RawAsyncEvent {
     event_type: u32,
 }
 
+const _: () = assert!(
+    std::mem::size_of::<RawAsyncEvent>() == std::mem::size_of::<ibv_async_event>()
+        && std::mem::align_of::<RawAsyncEvent>() == std::mem::align_of::<ibv_async_event>()
+);
+
 impl AsyncEvent {
     /// The event's name, as libibverbs spells it.
     pub fn name(&self) -> &'static str {
