@@ -76,7 +76,7 @@ run_rdma_pair() {
                 pkill -KILL -f "localaddr=127.0.0.1:$port" 2>/dev/null
                 break
             fi
-            if [ -f "$clog.killed" ]; then # written before the kill
+            if grep -q "^FSTEST-KILL-CLIENT" "$clog" 2>/dev/null; then
                 echo "harness: killing the client guest at $(date -u +%H:%M:%S.%3N) UTC" >"$clog.killed"
                 # The client guest's QEMU (and its timeout wrapper).
                 pkill -KILL -f "localaddr=127.0.0.1:$((port + 1))" 2>/dev/null
