@@ -87,8 +87,9 @@ run_rdma_pair() {
     ) &
     local watcher=$!
     local started=$SECONDS
-    GUEST_MEM=${CLIENT_MEM:-1024} GUEST_APPEND="${CLIENT_APPEND:-} ${BENCH_APPEND:-}" \
-        run_guest "$scenario" "$clog" "$timeout_s" "$cnet" || true
+    # (stderr: no "Killed" notice from the shell when the guest is killed)
+    { GUEST_MEM=${CLIENT_MEM:-1024} GUEST_APPEND="${CLIENT_APPEND:-} ${BENCH_APPEND:-}" \
+        run_guest "$scenario" "$clog" "$timeout_s" "$cnet" || true; } 2>/dev/null
     if [ -f "$clog.killed" ]; then # written before the kill
         # Phase 2: a new client guest, with what is left of the time.
         local left=$((timeout_s - (SECONDS - started)))
