@@ -15,8 +15,16 @@ swap_on
 
 if grep -q fsphase=2 /proc/cmdline; then
     server_reachable
-    # The server may still hold the dead client's region (keep-alive
-    # interval plus grace): until it frees it, its budget refuses us.
+    # This guest has the dead one's address and GID, and Soft-RoCE hands
+    # out the same QP numbers after a boot: a connect request now would
+    # make the server's RDMA CM drop the dead client's connection with
+    # that QP number as stale (a real path, but not the one under test).
+    # So wait until the server's keep-alives must have found the loss (the
+    # guest was started right after the kill: interval + grace + retries
+    # is about 13 s from it).
+    while [ "$(uptime_s)" -lt 15 ]; do sleep 1; done
+    # Should the server still hold the dead client's region, its budget
+    # refuses us: try again for a while.
     limit=$(by_kernel 60 120)
     t0=$(uptime_s)
     until insmod $MOD/fastswap_rdma.ko sport=$PORT sip=$SERVER_IP cip=$CLIENT_IP nq=2; do
