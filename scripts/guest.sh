@@ -38,15 +38,22 @@ run_guest() {
 # UDP socket backend on 127.0.0.1: each sends its frames to the other's
 # port, with no connection to set up (the stream backend's listen/connect
 # handshake proved racy). The ports are RDMA_PORT_BASE (default 20000)
-# plus up to 9800, so jobs given bases 10000 apart never share one. A client line "FSTEST-KILL-SERVER" makes the
-# harness kill the server guest (failure tests).
+# plus up to 9800, so jobs given bases 10000 apart never share one. A
+# client line "FSTEST-KILL-SERVER" makes the
+# harness kill the server guest (failure tests). A client line
+# "FSTEST-KILL-CLIENT" makes it kill the client guest (SIGKILL to its QEMU,
+# as a power loss: nothing reaches the server) and then boot a second
+# client guest beside the same server guest, running the same scenario with
+# "fsphase=2" on its kernel command line; CLIENT_LOG then holds the first
+# guest's output followed by the second's (so the verdict sees the first
+# phase's FSTEST-BEGIN and the second's FSTEST-RESULT).
 # The server guest boots SERVER_BZIMAGE / SERVER_INITRD (default: the same
 # kernel as the client); the client guest gets CLIENT_MEM and CLIENT_APPEND
 # (plus BENCH_APPEND) as its GUEST_MEM and GUEST_APPEND.
 run_rdma_pair() {
     local scenario=$1 clog=$2 slog=$3 timeout_s=${4:-900}
     local port=$((${RDMA_PORT_BASE:-20000} + RANDOM % 4900 * 2)) spid i
-    rm -f "$clog" "$slog" # never read an earlier run's log
+    rm -f "$clog" "$slog" "$clog.killed" # never read an earlier run's log
     local snet="udp=127.0.0.1:$((port + 1)),localaddr=127.0.0.1:$port"
     local cnet="udp=127.0.0.1:$port,localaddr=127.0.0.1:$((port + 1))"
     # The server pins one region per client: 256 MiB each, 1.5 GiB of RAM.
@@ -65,18 +72,36 @@ run_rdma_pair() {
         echo "FSTEST-RESULT $scenario FAIL (farmem-server did not start)" >>"$clog"
         return 1
     fi
-    ( # Kill the server when the client asks for it.
+    ( # Kill the server, or the client, when the client asks for it.
         while kill -0 $spid 2>/dev/null; do
             if grep -q "^FSTEST-KILL-SERVER" "$clog" 2>/dev/null; then
                 pkill -KILL -f "localaddr=127.0.0.1:$port" 2>/dev/null
+                break
+            fi
+            if grep -q "^FSTEST-KILL-CLIENT" "$clog" 2>/dev/null; then
+                echo "harness: killing the client guest at $(date -u +%H:%M:%S.%3N) UTC" >"$clog.killed"
+                # The client guest's QEMU (and its timeout wrapper).
+                pkill -KILL -f "localaddr=127.0.0.1:$((port + 1))" 2>/dev/null
                 break
             fi
             sleep 0.5
         done
     ) &
     local watcher=$!
-    GUEST_MEM=${CLIENT_MEM:-1024} GUEST_APPEND="${CLIENT_APPEND:-} ${BENCH_APPEND:-}" \
-        run_guest "$scenario" "$clog" "$timeout_s" "$cnet" || true
+    local started=$SECONDS
+    # (stderr: no "Killed" notice from the shell when the guest is killed)
+    { GUEST_MEM=${CLIENT_MEM:-1024} GUEST_APPEND="${CLIENT_APPEND:-} ${BENCH_APPEND:-}" \
+        run_guest "$scenario" "$clog" "$timeout_s" "$cnet" || true; } 2>/dev/null
+    if [ -f "$clog.killed" ]; then # written before the kill
+        # Phase 2: a new client guest, with what is left of the time.
+        local left=$((timeout_s - (SECONDS - started)))
+        ((left >= 120)) || left=120
+        mv "$clog" "$clog.phase1"
+        GUEST_MEM=${CLIENT_MEM:-1024} GUEST_APPEND="${CLIENT_APPEND:-} ${BENCH_APPEND:-} fsphase=2" \
+            run_guest "$scenario" "$clog.phase2" "$left" "$cnet" || true
+        cat "$clog.phase1" "$clog.killed" "$clog.phase2" >"$clog" 2>/dev/null
+        rm -f "$clog.phase1" "$clog.killed" "$clog.phase2"
+    fi
     sleep 2 # let the server log the disconnects
     pkill -TERM -f "localaddr=127.0.0.1:$port" 2>/dev/null
     kill $watcher 2>/dev/null

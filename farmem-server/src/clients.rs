@@ -96,6 +96,15 @@ pub enum Registered<'a, R, W> {
     Stale(Option<R>),
 }
 
+/// A client removed by the server (it stopped answering); its region is
+/// the caller's to free once the client's queue pairs are gone.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Evicted<R> {
+    pub peer: Peer,
+    pub queue_count: u16,
+    pub region: R,
+}
+
 /// A client whose queues did not all join in time; its region is the
 /// caller's to free once the client's queue pairs are gone.
 #[derive(Debug, PartialEq, Eq)]
@@ -349,6 +358,40 @@ impl<R, W> Clients<R, W> {
             }
         }
         out
+    }
+
+    /// Removes a client whose region is ready, whatever its queues, and
+    /// refunds its region to the budget.
+    pub fn evict(&mut self, client_id: u64) -> Option<Evicted<R>> {
+        if !matches!(self.by_id.get(&client_id)?.state, State::Ready { .. }) {
+            return None;
+        }
+        let c = self.remove(client_id)?;
+        let queue_count = c.queues.len() as u16;
+        match c.state {
+            State::Ready { region } => Some(Evicted {
+                peer: c.peer,
+                queue_count,
+                region,
+            }),
+            State::Registering { .. } => None,
+        }
+    }
+
+    /// The client's region, once it is ready.
+    pub fn region(&self, client_id: u64) -> Option<&R> {
+        match &self.by_id.get(&client_id)?.state {
+            State::Ready { region } => Some(region),
+            State::Registering { .. } => None,
+        }
+    }
+
+    /// The client (id and peer) whose ready region matches `pred`.
+    pub fn find_region(&self, pred: impl Fn(&R) -> bool) -> Option<(u64, Peer)> {
+        self.by_id.iter().find_map(|(id, c)| match &c.state {
+            State::Ready { region } if pred(region) => Some((*id, c.peer)),
+            _ => None,
+        })
     }
 
     /// The earliest deadline of a client still missing queues.
@@ -791,6 +834,40 @@ mod tests {
         assert!(matches!(join(&mut c, 1, 2, 3, peer(2)), Got::Accept(_)));
         assert_eq!(c.next_deadline(), None);
         assert!(c.is_complete(1));
+    }
+
+    #[test]
+    fn an_evicted_client_is_gone_and_refunded() {
+        let mut c = Table::new(limits());
+        let t0 = Instant::now();
+        assert!(matches!(connect(&mut c, 1, 2, peer(2), t0), Got::Accept(_)));
+        assert!(matches!(join(&mut c, 1, 1, 2, peer(2)), Got::Accept(_)));
+        assert!(matches!(connect(&mut c, 2, 1, peer(3), t0), Got::Accept(_)));
+        assert_eq!(c.region(1), Some(&"r1".to_string()));
+        assert_eq!(
+            c.find_region(|r| r == "r2"),
+            Some((2, peer(3))),
+            "found by its region"
+        );
+        assert_eq!(c.find_region(|r| r == "r9"), None);
+        assert_eq!(
+            c.evict(1),
+            Some(Evicted {
+                peer: peer(2),
+                queue_count: 2,
+                region: "r1".to_string()
+            })
+        );
+        assert_eq!(c.evict(1), None, "once");
+        assert_eq!(c.region(1), None);
+        assert_eq!(c.used(), SIZE);
+        // Its queues' late disconnects are ignored; its id may start over.
+        assert_eq!(c.release(1, 0), None);
+        assert!(matches!(join(&mut c, 1, 0, 2, peer(2)), Got::Register(_)));
+        // A client still registering is not evicted.
+        assert_eq!(c.evict(1), None);
+        assert_eq!(c.region(1), None);
+        assert_eq!(c.len(), 2);
     }
 
     #[test]

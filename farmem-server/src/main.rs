@@ -1,7 +1,8 @@
 use clap::Parser;
 use farmem_server::budget::{self, MemInfo};
 use farmem_server::clients::Limits;
-use farmem_server::duration::Seconds;
+use farmem_server::duration::{Interval, Seconds};
+use farmem_server::liveness;
 use farmem_server::logging;
 use farmem_server::server::{self, Config};
 use farmem_server::size::Size;
@@ -37,6 +38,15 @@ struct Cli {
     /// after it the client is disconnected and its region freed
     #[arg(long, default_value = "60s")]
     join_deadline: Seconds,
+    /// Time between keep-alive probes of a client (a zero-length RDMA WRITE
+    /// on one of its queues); 0 turns keep-alives off
+    #[arg(long, default_value = "5s")]
+    keepalive: Interval,
+    /// Time a client may go without answering a keep-alive before it is
+    /// declared dead, disconnected, and its region freed (more than
+    /// --keepalive)
+    #[arg(long, default_value = "30s")]
+    dead_client_grace: Seconds,
     /// The server's oom_score_adj: its clients' regions count as its memory,
     /// and the OOM killer must not pick it first
     #[arg(long, default_value_t = -900, allow_hyphen_values = true,
@@ -44,7 +54,29 @@ struct Cli {
     oom_score_adj: i32,
 }
 
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[error("--dead-client-grace {grace} s must be more than --keepalive {interval} s: a live client would be declared dead between two keep-alives")]
+struct GraceError {
+    grace: u64,
+    interval: u64,
+}
+
 impl Cli {
+    /// Keep-alive settings, or None when they are off.
+    fn liveness(&self) -> Result<Option<liveness::Config>, GraceError> {
+        let Some(interval) = self.keepalive.get() else {
+            return Ok(None);
+        };
+        let grace = self.dead_client_grace.0;
+        if grace <= interval {
+            return Err(GraceError {
+                grace: grace.as_secs(),
+                interval: interval.as_secs(),
+            });
+        }
+        Ok(Some(liveness::Config { interval, grace }))
+    }
+
     fn limits(&self, m: &MemInfo) -> Result<Limits, budget::BudgetError> {
         let budget = budget::choose(self.size.0, self.memory.map(|s| s.0), m)?;
         Ok(Limits {
@@ -78,6 +110,13 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let liveness = match cli.liveness() {
+        Ok(l) => l,
+        Err(e) => {
+            error!("{e}");
+            return ExitCode::from(2);
+        }
+    };
     if let Err(e) = system::lift_memlock(limits.budget) {
         error!("{e}");
         return ExitCode::from(2);
@@ -102,6 +141,7 @@ fn main() -> ExitCode {
     let cfg = Config {
         addr: SocketAddrV4::new(cli.bind, cli.port),
         limits,
+        liveness,
     };
     match rt.block_on(server::run(cfg, shutdown_signal())) {
         Ok(()) => ExitCode::SUCCESS,
@@ -146,6 +186,38 @@ mod tests {
         assert_eq!(cli.max_clients_per_addr, 4);
         assert_eq!(cli.join_deadline, Seconds(Duration::from_secs(60)));
         assert_eq!(cli.oom_score_adj, -900);
+        assert_eq!(
+            cli.liveness(),
+            Ok(Some(liveness::Config {
+                interval: Duration::from_secs(5),
+                grace: Duration::from_secs(30)
+            }))
+        );
+    }
+
+    #[test]
+    fn keepalive_options() {
+        let parse = |args: &[&str]| {
+            let mut v = vec!["farmem-server", "50000"];
+            v.extend_from_slice(args);
+            Cli::try_parse_from(v).expect("parses").liveness()
+        };
+        assert_eq!(
+            parse(&["--keepalive", "2s", "--dead-client-grace", "10s"]),
+            Ok(Some(liveness::Config {
+                interval: Duration::from_secs(2),
+                grace: Duration::from_secs(10)
+            }))
+        );
+        assert_eq!(parse(&["--keepalive", "0"]), Ok(None), "0 turns them off");
+        assert_eq!(
+            parse(&["--keepalive", "0", "--dead-client-grace", "1"]),
+            Ok(None),
+            "the grace does not matter then"
+        );
+        assert!(parse(&["--keepalive", "30s"]).is_err(), "grace = interval");
+        assert!(parse(&["--keepalive", "1m"]).is_err());
+        assert!(parse(&["--keepalive", "5", "--dead-client-grace", "6"]).is_ok());
     }
 
     #[test]
@@ -195,6 +267,9 @@ mod tests {
             vec!["farmem-server", "50000", "--max-clients-per-addr", "0"],
             vec!["farmem-server", "50000", "--join-deadline", "0"],
             vec!["farmem-server", "50000", "--oom-score-adj", "-1001"],
+            vec!["farmem-server", "50000", "--keepalive", "-1"],
+            vec!["farmem-server", "50000", "--keepalive", "fast"],
+            vec!["farmem-server", "50000", "--dead-client-grace", "0"],
         ] {
             assert!(Cli::try_parse_from(&args).is_err(), "{args:?}");
         }

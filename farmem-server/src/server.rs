@@ -4,20 +4,32 @@
 //! Nothing on the loop blocks: a new client's region is registered on a
 //! blocking thread while the loop goes on serving other clients, timers and
 //! signals; the client's joins wait for it (see `clients`).
+//!
+//! Clients that vanish without a word (power lost, network cut) are found
+//! by keep-alive probes and by the errors the RDMA devices report on their
+//! queue pairs (see `liveness`); after the grace period they are
+//! disconnected and their regions freed.
 
 use crate::budget;
 use crate::clients::{Admit, Clients, Expired, Limits, Registered};
+use crate::liveness::{self, Answer, Dead, Liveness, Probe};
 use crate::logging::{RateLimit, ShortId};
 use crate::peer::Peer;
 use crate::protocol::{self, AcceptReply, ConnectRequest, Status};
 use crate::system;
-use crate::verbs::{CmEvent, CmId, EventChannel, EventKind, Region};
+use crate::verbs::{
+    AsyncEvent, AsyncEvents, AsyncTarget, CmEvent, CmId, Completion, Device, EventChannel,
+    EventKind, Region,
+};
 use std::collections::HashMap;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddrV4;
+use std::os::fd::RawFd;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
 use tokio::task::{self, JoinError, JoinSet};
 use tracing::{debug, error, info, warn};
 
@@ -32,9 +44,17 @@ const RELISTEN_MAX: Duration = Duration::from_secs(30);
 const REJECT_LOG_BURST: u32 = 20;
 const REJECT_LOG_WINDOW: Duration = Duration::from_secs(10);
 
+/// While keep-alive probes are unanswered, their completion queues are
+/// polled this often. A probe to a live client completes within
+/// milliseconds; one to a dead client fails once the transport has given up
+/// retrying (seconds).
+const PROBE_POLL: Duration = Duration::from_millis(200);
+
 pub struct Config {
     pub addr: SocketAddrV4,
     pub limits: Limits,
+    /// Keep-alive probing and dead clients' release; None when it is off.
+    pub liveness: Option<liveness::Config>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +76,8 @@ struct Conn {
     queue_count: u16,
     peer: Peer,
     region_mib: u64,
+    /// The RDMA device (context) the connection is on.
+    device: Option<usize>,
 }
 
 impl Conn {
@@ -150,13 +172,146 @@ fn next_backoff(d: Duration) -> Duration {
     (d * 2).min(RELISTEN_MAX)
 }
 
+/// A device's asynchronous events, read while connections use the device.
+struct Watcher {
+    device: usize,
+    events: AsyncEvents,
+    fd: AsyncFd<RawFd>,
+    conns: usize,
+}
+
+/// What reading the devices' events gave.
+enum DeviceEvent {
+    Event(AsyncEvent),
+    /// Reading this device's events failed: it is no longer watched.
+    Failed(usize, io::Error),
+}
+
+/// The devices whose asynchronous events are read: each one from its first
+/// connection until its last is gone (the device context is only valid
+/// while some connection on it exists).
+#[derive(Default)]
+struct Watchers(Vec<Watcher>);
+
+impl Watchers {
+    /// A connection on `device` is made.
+    fn hold(&mut self, device: &Device) {
+        let key = device.key();
+        if let Some(w) = self.0.iter_mut().find(|w| w.device == key) {
+            w.conns += 1;
+            return;
+        }
+        let watched = AsyncEvents::new(device).and_then(|events| {
+            // SAFETY: the descriptor belongs to the device context, which
+            // stays open while a connection on the device exists; the
+            // watcher (and this AsyncFd) goes before the device's last
+            // connection (`release`, and the Server's field order).
+            let fd = unsafe { register_readable(events.fd()) }?;
+            Ok((events, fd))
+        });
+        match watched {
+            Ok((events, fd)) => self.0.push(Watcher {
+                device: key,
+                events,
+                fd,
+                conns: 1,
+            }),
+            Err(e) => warn!(
+                "cannot read the RDMA device's asynchronous events ({e}); queue pair errors are found by keep-alives only"
+            ),
+        }
+    }
+
+    /// A connection on `device` is about to go: the device's last
+    /// connection ends its watch.
+    fn release(&mut self, device: Option<usize>) {
+        let Some(key) = device else {
+            return;
+        };
+        if let Some(i) = self.0.iter().position(|w| w.device == key) {
+            self.0[i].conns -= 1;
+            if self.0[i].conns == 0 {
+                self.0.swap_remove(i);
+            }
+        }
+    }
+
+    fn stop(&mut self, device: usize) {
+        self.0.retain(|w| w.device != device);
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Waits for events on any watched device and returns all of them, each
+    /// already acknowledged.
+    async fn next(&self) -> Vec<DeviceEvent> {
+        std::future::poll_fn(|cx| self.poll_next(cx)).await
+    }
+
+    fn poll_next(&self, cx: &mut Context<'_>) -> Poll<Vec<DeviceEvent>> {
+        let mut out = Vec::new();
+        for w in &self.0 {
+            // Until the descriptor is not ready: that registers the wakeup.
+            loop {
+                let mut guard = match w.fd.poll_read_ready(cx) {
+                    Poll::Pending => break,
+                    Poll::Ready(Ok(g)) => g,
+                    Poll::Ready(Err(e)) => {
+                        out.push(DeviceEvent::Failed(w.device, e));
+                        break;
+                    }
+                };
+                match drain(&w.events, &mut out) {
+                    Ok(()) => guard.clear_ready(),
+                    Err(e) => {
+                        out.push(DeviceEvent::Failed(w.device, e));
+                        break;
+                    }
+                }
+            }
+        }
+        if out.is_empty() {
+            Poll::Pending
+        } else {
+            Poll::Ready(out)
+        }
+    }
+}
+
+/// Registers a descriptor the caller keeps open, for readability only.
+///
+/// # Safety
+///
+/// `fd` must stay open, as the same file, until the returned AsyncFd is
+/// dropped.
+unsafe fn register_readable(fd: RawFd) -> io::Result<AsyncFd<RawFd>> {
+    // SAFETY: upheld by the caller.
+    unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }
+        .map_err(|e| io::Error::other(e.to_string()))
+}
+
+/// Reads every pending event of a device.
+fn drain(events: &AsyncEvents, out: &mut Vec<DeviceEvent>) -> io::Result<()> {
+    while let Some(ev) = events.next_event()? {
+        out.push(DeviceEvent::Event(ev));
+    }
+    Ok(())
+}
+
 struct Server {
     listener: Listener,
     reject_log: RateLimit,
     /// Registrations running on blocking threads, and whose they are.
     jobs: JoinSet<Registration>,
     job_owner: HashMap<task::Id, (u64, u64)>,
-    // Field order is drop order: connections (QPs) before regions (PDs).
+    liveness: Option<Liveness<usize>>,
+    /// When to poll the CQs of unanswered probes next.
+    poll_at: Option<Instant>,
+    // Field order is drop order: device watches before the connections
+    // that keep their devices open, connections (QPs) before regions (PDs).
+    watchers: Watchers,
     conns: HashMap<usize, Conn>,
     clients: Clients<Region, Join>,
 }
@@ -169,8 +324,16 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
     let fd = unsafe { AsyncFd::register(channel.fd()) }
         .map_err(|e| ServerError::Events(io::Error::other(e.to_string())))?;
     let l = cfg.limits;
+    let keepalive = match cfg.liveness {
+        Some(k) => format!(
+            "keep-alive every {} s, a client silent for {} s is dead",
+            k.interval.as_secs(),
+            k.grace.as_secs()
+        ),
+        None => "keep-alives off".to_string(),
+    };
     info!(
-        "listening on port {} (address {}): {} MiB per client, memory budget {} MiB, at most {} clients, {} per address, {} s to join all queues",
+        "listening on port {} (address {}): {} MiB per client, memory budget {} MiB, at most {} clients, {} per address, {} s to join all queues, {keepalive}",
         cfg.addr.port(),
         cfg.addr.ip(),
         l.region_size >> 20,
@@ -185,6 +348,9 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
         reject_log: RateLimit::new(REJECT_LOG_BURST, REJECT_LOG_WINDOW),
         jobs: JoinSet::new(),
         job_owner: HashMap::new(),
+        liveness: cfg.liveness.map(Liveness::new),
+        poll_at: None,
+        watchers: Watchers::default(),
         conns: HashMap::new(),
         clients: Clients::new(cfg.limits),
     };
@@ -194,6 +360,8 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
             server.reject_log.flush_at(),
             server.clients.next_deadline(),
             server.listener.retry_at,
+            server.liveness.as_ref().and_then(|l| l.next_deadline()),
+            server.poll_at,
         ]
         .into_iter()
         .flatten()
@@ -203,6 +371,9 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
             _ = sleep_until(wake), if wake.is_some() => server.tick(&channel),
             Some(done) = server.jobs.join_next_with_id(), if !server.jobs.is_empty() => {
                 server.registration_done(done, true);
+            }
+            events = server.watchers.next(), if !server.watchers.is_empty() => {
+                server.device_events(events);
             }
             ready = fd.readable() => {
                 let mut guard = match ready {
@@ -261,7 +432,8 @@ impl Server {
                 }
             }
             EventKind::Established => {
-                if let Some(c) = self.conns.get(&ev.id_key()) {
+                let key = ev.id_key();
+                if let Some(c) = self.conns.get(&key) {
                     info!(
                         "{}: queue {}/{} connected ({} MiB region)",
                         c.who(),
@@ -269,6 +441,9 @@ impl Server {
                         c.queue_count,
                         c.region_mib
                     );
+                    if let Some(l) = &mut self.liveness {
+                        l.established(c.client_id, key, Instant::now());
+                    }
                 }
             }
             EventKind::Disconnected => {
@@ -354,6 +529,7 @@ impl Server {
                 let reply = reply(region);
                 let id = accept(
                     &mut self.conns,
+                    &mut self.watchers,
                     join,
                     req.client_id,
                     req.queue,
@@ -363,12 +539,8 @@ impl Server {
                 );
                 if let Some(id) = id {
                     self.accept_failed(id, req.client_id, req.queue, &peer);
-                } else if self.clients.is_complete(req.client_id) {
-                    info!(
-                        "{}: all {} queues joined; the client takes no new ones",
-                        who(req.client_id, &peer),
-                        req.queue_count
-                    );
+                } else {
+                    self.check_complete(req.client_id, &peer, req.queue_count);
                 }
             }
             Ok(Admit::Register { ticket }) => {
@@ -388,9 +560,11 @@ impl Server {
                     return;
                 };
                 let client_id = req.client_id;
+                // A CQ entry per queue pair: a probe at a time on each.
+                let cq_entries = i32::from(req.queue_count) + 1;
                 let handle = self.jobs.spawn_blocking(move || {
                     let started = Instant::now();
-                    let result = Region::new(&device, size as usize);
+                    let result = Region::new(&device, size as usize, cq_entries);
                     Registration {
                         client_id,
                         ticket,
@@ -466,11 +640,13 @@ impl Server {
                     budget >> 20
                 );
                 let reply = reply(region);
+                let queue_count = waiting.first().map_or(0, |(_, j)| j.queue_count);
                 let mut failed = Vec::new();
                 for (queue, join) in waiting {
                     let peer = join.id.peer();
                     if let Some(id) = accept(
                         &mut self.conns,
+                        &mut self.watchers,
                         join,
                         client_id,
                         queue,
@@ -484,6 +660,7 @@ impl Server {
                 for (id, queue, peer) in failed {
                     self.accept_failed(id, client_id, queue, &peer);
                 }
+                self.check_complete(client_id, &peer, queue_count);
             }
             Registered::Failed { peer, waiting } => {
                 let why = err.unwrap_or_default();
@@ -559,8 +736,239 @@ impl Server {
         for e in self.clients.expire(now) {
             self.expired(e);
         }
+        self.keepalive(now);
         if let Some(n) = self.reject_log.flush(now) {
             self.log_suppressed(n);
+        }
+    }
+
+    /// Says so once a client has all its queues: from then on it takes no
+    /// new ones, and keep-alives watch it.
+    fn check_complete(&mut self, client_id: u64, peer: &Peer, queue_count: u16) {
+        if !self.clients.is_complete(client_id) {
+            return;
+        }
+        if let Some(l) = &mut self.liveness {
+            if l.is_complete(client_id) {
+                return;
+            }
+            l.complete(client_id, Instant::now());
+        }
+        info!(
+            "{}: all {queue_count} queues joined; the client takes no new ones",
+            who(client_id, peer),
+        );
+    }
+
+    /// Keep-alive work: take the answers to the probes, release the clients
+    /// that stopped answering, post the probes that are due.
+    fn keepalive(&mut self, now: Instant) {
+        if self.liveness.is_none() {
+            return;
+        }
+        self.poll_probes(now);
+        let dead = self
+            .liveness
+            .as_mut()
+            .map(|l| l.dead(now))
+            .unwrap_or_default();
+        for d in dead {
+            self.declare_dead(d);
+        }
+        let due = self
+            .liveness
+            .as_mut()
+            .map(|l| l.due(now))
+            .unwrap_or_default();
+        for p in due {
+            self.post_probe(p, now);
+        }
+        let probing = self.liveness.as_ref().is_some_and(|l| l.is_probing());
+        self.poll_at = probing.then(|| now + PROBE_POLL);
+    }
+
+    fn post_probe(&mut self, p: Probe<usize>, now: Instant) {
+        let Some(c) = self.conns.get(&p.queue) else {
+            return;
+        };
+        let Err(e) = c.id.post_probe(p.wr_id) else {
+            return;
+        };
+        let why = format!("keep-alive could not be posted: {e}");
+        self.probe_done(p.wr_id, Err(why), now);
+    }
+
+    /// Polls the CQs of the clients with unanswered probes.
+    fn poll_probes(&mut self, now: Instant) {
+        let Some(l) = &self.liveness else {
+            return;
+        };
+        let mut done = Vec::new();
+        for client_id in l.probing() {
+            let Some(region) = self.clients.region(client_id) else {
+                continue;
+            };
+            if let Err(e) = region.poll(&mut done) {
+                error!(
+                    "client {}: reading its completion queue: {e}",
+                    ShortId::of(client_id)
+                );
+            }
+        }
+        for Completion { wr_id, result } in done {
+            let result = result.map_err(|e| format!("keep-alive failed: {e}"));
+            self.probe_done(wr_id, result, now);
+        }
+    }
+
+    /// A probe is answered, or failed: a failed queue is disconnected.
+    fn probe_done(&mut self, wr_id: u64, result: Result<(), String>, now: Instant) {
+        let Some(l) = &mut self.liveness else {
+            return;
+        };
+        // The reason kept for the client's last word names the queue.
+        let queue = l.probe_queue(wr_id).and_then(|k| self.conns.get(&k));
+        let result = result.map_err(|why| match queue {
+            Some(c) => format!("queue {}/{}: {why}", c.queue + 1, c.queue_count),
+            None => why,
+        });
+        let why = result.clone().err();
+        match l.completed(wr_id, result, now) {
+            Answer::Alive { queue, .. } => {
+                if let Some(c) = self.conns.get(&queue) {
+                    debug!(
+                        "{}: queue {}/{} answered the keep-alive",
+                        c.who(),
+                        c.queue + 1,
+                        c.queue_count
+                    );
+                }
+            }
+            Answer::Failed { queue, .. } => {
+                self.queue_broken(queue, why.as_deref().unwrap_or("keep-alive failed"));
+            }
+            Answer::Stale => {}
+        }
+    }
+
+    /// A queue whose QP broke (a failed probe, an error the device
+    /// reported): it is disconnected, so the client hears of it rather
+    /// than timing out on it; its region stays while other queues live.
+    fn queue_broken(&mut self, key: usize, why: &str) {
+        let Some(c) = self.conns.get(&key) else {
+            return;
+        };
+        warn!("{}: {why}; disconnecting the queue", c.who());
+        c.id.disconnect();
+    }
+
+    /// Disconnects every queue of a client that stopped answering and
+    /// frees its region.
+    fn declare_dead(&mut self, d: Dead) {
+        let keys: Vec<usize> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.client_id == d.client_id)
+            .map(|(k, _)| *k)
+            .collect();
+        let queues = keys.len();
+        for k in keys {
+            if let Some(c) = self.conns.remove(&k) {
+                self.watchers.release(c.device);
+                c.id.disconnect();
+                drop(c); // the QP goes before the region's PD
+            }
+        }
+        let Some(e) = self.clients.evict(d.client_id) else {
+            return;
+        };
+        let last = d
+            .last_failure
+            .map(|f| format!(" (last error: {f})"))
+            .unwrap_or_default();
+        let size = e.region.size();
+        drop(e.region);
+        warn!(
+            "{}: declared dead: no keep-alive answered for {} s{last}; disconnected {queues} of {} queues, freed {} MiB region ({} of {} MiB in use)",
+            who(d.client_id, &e.peer),
+            d.silent_for.as_secs(),
+            e.queue_count,
+            size >> 20,
+            self.clients.used() >> 20,
+            self.clients.limits().budget >> 20
+        );
+    }
+
+    /// Events the RDMA devices reported.
+    fn device_events(&mut self, events: Vec<DeviceEvent>) {
+        for e in events {
+            match e {
+                DeviceEvent::Event(ev) => self.device_event(ev),
+                DeviceEvent::Failed(device, err) => {
+                    warn!(
+                        "reading an RDMA device's asynchronous events failed ({err}); no longer reading them"
+                    );
+                    self.watchers.stop(device);
+                }
+            }
+        }
+    }
+
+    fn device_event(&mut self, ev: AsyncEvent) {
+        let name = ev.name();
+        match ev.target {
+            AsyncTarget::Qp(qp) => {
+                let key = self
+                    .conns
+                    .iter()
+                    .find(|(_, c)| c.id.qp_key() == Some(qp))
+                    .map(|(k, _)| *k);
+                let Some(key) = key else {
+                    debug!("RDMA device event \"{name}\" for no connection");
+                    return;
+                };
+                if !ev.breaks_qp() {
+                    if let Some(c) = self.conns.get(&key) {
+                        debug!(
+                            "{}: queue {}/{}: {name}",
+                            c.who(),
+                            c.queue + 1,
+                            c.queue_count
+                        );
+                    }
+                    return;
+                }
+                let why = match self.conns.get(&key) {
+                    Some(c) => format!(
+                        "queue {}/{}: the RDMA device reported \"{name}\"",
+                        c.queue + 1,
+                        c.queue_count
+                    ),
+                    None => return,
+                };
+                if let Some(l) = &mut self.liveness {
+                    l.queue_failed(key, why.clone());
+                }
+                self.queue_broken(key, &why);
+            }
+            AsyncTarget::Cq(cq) => match self.clients.find_region(|r| r.cq_key() == cq) {
+                Some((client_id, peer)) => error!(
+                    "{}: the RDMA device reported \"{name}\" on the client's completion queue; its keep-alives can no longer be answered",
+                    who(client_id, &peer)
+                ),
+                None => debug!("RDMA device event \"{name}\" for no client"),
+            },
+            AsyncTarget::Port(port) => {
+                if ev.code == 10 {
+                    warn!("RDMA device port {port}: {name}");
+                } else {
+                    info!("RDMA device port {port}: {name}");
+                }
+            }
+            AsyncTarget::Device => error!(
+                "the RDMA device reported \"{name}\": its clients will stop answering keep-alives"
+            ),
+            AsyncTarget::Other => debug!("RDMA device event \"{name}\""),
         }
     }
 
@@ -575,9 +983,13 @@ impl Server {
             .collect();
         for k in keys {
             if let Some(c) = self.conns.remove(&k) {
+                self.watchers.release(c.device);
                 c.id.disconnect();
                 drop(c); // the QP goes before the region's PD
             }
+        }
+        if let Some(l) = &mut self.liveness {
+            l.forget(e.client_id);
         }
         warn!(
             "{}: only {} of {} queues joined within {} s; disconnected, freed {} MiB region",
@@ -603,12 +1015,19 @@ impl Server {
             c.region_mib
         );
         let (client_id, queue, peer) = (c.client_id, c.queue, c.peer);
+        if let Some(l) = &mut self.liveness {
+            l.remove_queue(key);
+        }
+        self.watchers.release(c.device);
         drop(c); // destroys the QP before the region's PD can go
         self.release(client_id, queue, &peer);
     }
 
     fn release(&mut self, client_id: u64, queue: u16, peer: &Peer) {
         if let Some(region) = self.clients.release(client_id, queue) {
+            if let Some(l) = &mut self.liveness {
+                l.forget(client_id);
+            }
             let size = region.size();
             drop(region);
             info!(
@@ -632,8 +1051,10 @@ fn reply(region: &Region) -> AcceptReply {
 
 /// Accepts `join` as queue `queue` of a client with `region` and records
 /// the connection; on failure logs it and hands the id back.
+#[allow(clippy::too_many_arguments)]
 fn accept(
     conns: &mut HashMap<usize, Conn>,
+    watchers: &mut Watchers,
     join: Join,
     client_id: u64,
     queue: u16,
@@ -652,6 +1073,10 @@ fn accept(
         );
         return Some(join.id);
     }
+    let device = join.id.device();
+    if let Some(d) = &device {
+        watchers.hold(d);
+    }
     conns.insert(
         join.id.key(),
         Conn {
@@ -661,6 +1086,7 @@ fn accept(
             queue_count: join.queue_count,
             peer,
             region_mib: region.size() >> 20,
+            device: device.map(|d| d.key()),
         },
     );
     None

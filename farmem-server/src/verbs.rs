@@ -275,6 +275,47 @@ impl CmId {
         )
     }
 
+    /// The connection's QP, as a key (the async events of a device name
+    /// the QP they are about this way).
+    pub fn qp_key(&self) -> Option<usize> {
+        // SAFETY: valid id; `qp` is null or the id's QP.
+        let qp = unsafe { self.0.as_ref().qp };
+        (!qp.is_null()).then_some(qp as usize)
+    }
+
+    /// Posts a keep-alive probe: a signaled zero-length RDMA WRITE, whose
+    /// completion (with `wr_id`) lands in the CQ of the region the QP was
+    /// created for. A zero-length RDMA operation needs no valid remote
+    /// address or key (InfiniBand spec C9-88), and every QP the CM
+    /// connects allows remote writes, so the peer's device answers it
+    /// without touching memory; the peer's software sees nothing.
+    pub fn post_probe(&self, wr_id: u64) -> io::Result<()> {
+        // SAFETY: valid id; `qp` is null or the id's QP.
+        let qp = unsafe { self.0.as_ref().qp };
+        if qp.is_null() {
+            return Err(io::Error::other("the connection has no queue pair"));
+        }
+        // SAFETY: a zeroed work request is valid: no SGEs, no next request.
+        let mut wr: ibv_send_wr = unsafe { std::mem::zeroed() };
+        wr.wr_id = wr_id;
+        wr.next = ptr::null_mut();
+        wr.sg_list = ptr::null_mut();
+        wr.num_sge = 0;
+        wr.opcode = ibv_wr_opcode::IBV_WR_RDMA_WRITE;
+        wr.send_flags = ibv_send_flags::IBV_SEND_SIGNALED.0;
+        wr.wr.rdma = rdma_t {
+            remote_addr: 0,
+            rkey: 0,
+        };
+        let mut bad = ptr::null_mut();
+        // SAFETY: a live QP and a well-formed request that outlives the
+        // call (the provider copies it); no memory is referenced.
+        match unsafe { ibv_post_send(qp, &mut wr, &mut bad) } {
+            0 => Ok(()),
+            rc => Err(io::Error::from_raw_os_error(rc.abs())),
+        }
+    }
+
     pub fn disconnect(&self) {
         // SAFETY: valid id; disconnecting an unconnected id just fails.
         unsafe { rdma_disconnect(self.0.as_ptr()) };
@@ -307,6 +348,161 @@ pub struct Device(NonNull<ibv_context>);
 // only used for them.
 unsafe impl Send for Device {}
 
+impl Device {
+    /// The device context, as a key: connections on one device share it.
+    pub fn key(&self) -> usize {
+        self.0.as_ptr() as usize
+    }
+}
+
+/// The asynchronous events of a device (errors on its queue pairs, CQs and
+/// ports), read without blocking.
+///
+/// # Invariants
+///
+/// As for [`Device`]: valid while some `CmId` on the device exists. The
+/// server keeps one while it has connections on the device and drops it
+/// before the last of them.
+pub struct AsyncEvents(NonNull<ibv_context>);
+
+/// What an asynchronous event is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AsyncTarget {
+    /// A queue pair, by [`CmId::qp_key`].
+    Qp(usize),
+    /// A completion queue, by [`Region::cq_key`].
+    Cq(usize),
+    Port(i32),
+    /// The whole device.
+    Device,
+    /// A shared receive queue or work queue (the server has none).
+    Other,
+}
+
+/// One asynchronous event, copied out and acknowledged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AsyncEvent {
+    /// The `ibv_event_type` number.
+    pub code: u32,
+    pub target: AsyncTarget,
+}
+
+/// `struct ibv_async_event` with the event type as a plain number: a
+/// kernel newer than these bindings may report a type they do not know,
+/// which must not become an invalid Rust enum value.
+#[repr(C)]
+struct RawAsyncEvent {
+    element: ibv_async_event_element_t,
+    event_type: u32,
+}
+
+const _: () = assert!(
+    std::mem::size_of::<RawAsyncEvent>() == std::mem::size_of::<ibv_async_event>()
+        && std::mem::align_of::<RawAsyncEvent>() == std::mem::align_of::<ibv_async_event>()
+);
+
+impl AsyncEvent {
+    /// The event's name, as libibverbs spells it.
+    pub fn name(&self) -> &'static str {
+        const NAMES: [&str; 20] = [
+            "CQ error",
+            "QP fatal error",
+            "QP request error",
+            "QP access error",
+            "communication established",
+            "SQ drained",
+            "path migrated",
+            "path migration error",
+            "device fatal error",
+            "port active",
+            "port error",
+            "LID change",
+            "P_Key change",
+            "SM change",
+            "SRQ error",
+            "SRQ limit reached",
+            "last WQE reached",
+            "client reregistration",
+            "GID table change",
+            "WQ fatal error",
+        ];
+        NAMES
+            .get(self.code as usize)
+            .copied()
+            .unwrap_or("unknown event")
+    }
+
+    /// Whether the event means its queue pair is broken for good.
+    pub fn breaks_qp(&self) -> bool {
+        matches!(self.target, AsyncTarget::Qp(_)) && matches!(self.code, 1 | 2 | 3 | 7)
+    }
+
+    fn target_of(code: u32, element: &ibv_async_event_element_t) -> AsyncTarget {
+        // SAFETY: the event type says which member of the union is set.
+        unsafe {
+            match code {
+                0 => AsyncTarget::Cq(element.cq as usize),
+                1..=7 | 16 => AsyncTarget::Qp(element.qp as usize),
+                8 => AsyncTarget::Device,
+                9..=13 | 17 | 18 => AsyncTarget::Port(element.port_num),
+                _ => AsyncTarget::Other,
+            }
+        }
+    }
+}
+
+impl AsyncEvents {
+    /// Reads `device`'s events from now on, in non-blocking mode.
+    pub fn new(device: &Device) -> io::Result<Self> {
+        let ctx = device.0;
+        // SAFETY: a valid context (Device's invariant).
+        let fd = unsafe { ctx.as_ref().async_fd };
+        // SAFETY: fcntl on the context's own descriptor.
+        let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+        if flags < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: as above.
+        check(
+            unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) },
+            "fcntl",
+        )?;
+        Ok(Self(ctx))
+    }
+
+    pub fn fd(&self) -> RawFd {
+        // SAFETY: valid context (invariant).
+        unsafe { self.0.as_ref().async_fd }
+    }
+
+    /// The next event, already acknowledged, or None when none is pending.
+    /// Acknowledging at once lets the QPs and CQs be destroyed at any time
+    /// (destroying one waits for its events to be acknowledged); the
+    /// caller acts on the copy before it destroys anything.
+    pub fn next_event(&self) -> io::Result<Option<AsyncEvent>> {
+        // SAFETY: all-zero is a valid event to be filled in.
+        let mut raw: RawAsyncEvent = unsafe { std::mem::zeroed() };
+        let p = &mut raw as *mut RawAsyncEvent as *mut ibv_async_event;
+        // SAFETY: valid context; RawAsyncEvent has ibv_async_event's layout
+        // (the same union, then a C enum, which is an unsigned int).
+        if unsafe { ibv_get_async_event(self.0.as_ptr(), p) } != 0 {
+            let e = io::Error::last_os_error();
+            return if e.kind() == io::ErrorKind::WouldBlock {
+                Ok(None)
+            } else {
+                Err(e)
+            };
+        }
+        let ev = AsyncEvent {
+            code: raw.event_type,
+            target: AsyncEvent::target_of(raw.event_type, &raw.element),
+        };
+        // SAFETY: an event just returned by ibv_get_async_event, acked once.
+        unsafe { ibv_ack_async_event(p) };
+        Ok(Some(ev))
+    }
+}
+
 /// The I/O virtual address every region is registered at.
 pub const REGION_IOVA: u64 = 0;
 
@@ -324,7 +520,9 @@ pub struct Region {
 impl Region {
     /// Allocates and registers `size` bytes on `device`. Pins (and so
     /// zeroes) every page: seconds for gigabytes, so not on the event loop.
-    pub fn new(device: &Device, size: usize) -> io::Result<Self> {
+    /// `cq_entries` must cover one completion per QP of the client: the
+    /// keep-alive probes (one at a time per QP) are all the CQ ever holds.
+    pub fn new(device: &Device, size: usize, cq_entries: i32) -> io::Result<Self> {
         let ctx = device.0.as_ptr();
         // SAFETY: valid device context.
         let pd = non_null(unsafe { ibv_alloc_pd(ctx) }, "ibv_alloc_pd")?;
@@ -337,7 +535,7 @@ impl Region {
         };
         // SAFETY: valid device context.
         r.cq = Some(non_null(
-            unsafe { ibv_create_cq(ctx, 4, ptr::null_mut(), ptr::null_mut(), 0) },
+            unsafe { ibv_create_cq(ctx, cq_entries.max(1), ptr::null_mut(), ptr::null_mut(), 0) },
             "ibv_create_cq",
         )?);
         // SAFETY: a fresh anonymous mapping; registration pins it.
@@ -382,6 +580,59 @@ impl Region {
     pub fn size(&self) -> u64 {
         self.size as u64
     }
+
+    /// The completion queue, as a key (see [`AsyncTarget::Cq`]).
+    pub fn cq_key(&self) -> usize {
+        self.cq.as_ptr() as usize
+    }
+
+    /// Takes every completion waiting in the region's CQ (without
+    /// blocking) and appends it to `out`.
+    pub fn poll(&self, out: &mut Vec<Completion>) -> io::Result<()> {
+        const BATCH: usize = 8;
+        loop {
+            // SAFETY: all-zero work completions are valid to be filled in.
+            let mut wc: [ibv_wc; BATCH] = unsafe { std::mem::zeroed() };
+            // SAFETY: a valid CQ and room for BATCH entries.
+            let n = unsafe { ibv_poll_cq(self.cq.as_ptr(), BATCH as i32, wc.as_mut_ptr()) };
+            if n < 0 {
+                return Err(io::Error::other(format!("ibv_poll_cq failed ({n})")));
+            }
+            for c in &wc[..n as usize] {
+                let result = if c.status == ibv_wc_status::IBV_WC_SUCCESS {
+                    Ok(())
+                } else {
+                    // SAFETY: ibv_wc_status_str returns a static string for
+                    // any value.
+                    let s = unsafe { std::ffi::CStr::from_ptr(ibv_wc_status_str(c.status)) };
+                    let vendor = match c.vendor_err {
+                        0 => String::new(),
+                        v => format!(", vendor error {v:#x}"),
+                    };
+                    Err(format!(
+                        "{} (status {}{vendor})",
+                        s.to_string_lossy(),
+                        c.status
+                    ))
+                };
+                out.push(Completion {
+                    wr_id: c.wr_id,
+                    result,
+                });
+            }
+            if (n as usize) < BATCH {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// A work completion: its request's id, and whether it succeeded (or
+/// why not).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Completion {
+    pub wr_id: u64,
+    pub result: Result<(), String>,
 }
 
 // SAFETY: the PD, CQ and MR are used through thread-safe libibverbs calls
