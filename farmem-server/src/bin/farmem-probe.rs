@@ -257,7 +257,7 @@ fn bad_server(port: u16, kind: &str, secs: u64) -> Result<(), String> {
         };
         drop(ev);
         let device = id.device().ok_or("connection without a device")?;
-        let region = Region::new(&device, 1 << 20).map_err(|e| e.to_string())?;
+        let region = Region::new(&device, 1 << 20, 4).map_err(|e| e.to_string())?;
         let data = bad_accept(kind, &region)?;
         match id.accept(&region, &data, depth) {
             Ok(()) => say!("bad-server: accepted a connection with {kind}"),
