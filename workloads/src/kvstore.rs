@@ -3,7 +3,7 @@
 //! Hot keys hash to pages all over the table, so the hot set is scattered.
 
 use crate::pattern::word;
-use crate::rng::{Rng, Zipf};
+use crate::rng::{self, ZipfRanks};
 
 const VALUE_WORDS: usize = 7;
 
@@ -71,8 +71,9 @@ impl Store {
 
     /// `lookups` Zipf(0.99) lookups, each value checked word by word.
     pub fn run(&self, lookups: u64, seed: u64) -> Result<Outcome, String> {
-        let zipf = Zipf::new(self.items, 0.99);
-        let mut rng = Rng::new(seed ^ 0x6b76);
+        let zipf = ZipfRanks::new(self.items, 0.99)
+            .map_err(|e| format!("kvstore: Zipf over {} keys: {e}", self.items))?;
+        let mut rng = rng::seeded(seed ^ 0x6b76);
         for _ in 0..lookups {
             let key = key_of(self.seed, zipf.sample(&mut rng));
             let e = &self.slots[self.find_slot(key)];
