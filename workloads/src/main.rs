@@ -41,6 +41,7 @@ enum Error {
     Child(String),
     Wrong(String),
     Json(serde_json::Error),
+    Setup(String),
 }
 
 impl fmt::Display for Error {
@@ -57,6 +58,7 @@ impl fmt::Display for Error {
             Error::Child(m) => write!(f, "worker failed: {m}"),
             Error::Wrong(m) => write!(f, "wrong result: {m}"),
             Error::Json(e) => write!(f, "writing the JSON line: {e}"),
+            Error::Setup(m) => write!(f, "{m}"),
         }
     }
 }
@@ -352,8 +354,10 @@ fn app(name: &str, a: &Args) -> Result<(), Error> {
         }
         "kvstore" => {
             let s = kvstore::Store::prepare(a.size, a.seed);
-            let ops = a.ops.unwrap_or(s.items());
-            let (o, secs, majors) = limited(a, || s.run(ops, a.seed))?;
+            let q = s
+                .queries(a.ops.unwrap_or(s.items()), a.seed)
+                .map_err(Error::Setup)?;
+            let (o, secs, majors) = limited(a, || s.run(&q))?;
             let o = o.map_err(Error::Wrong)?;
             (secs, majors, json::Checked::Lookups(o.lookups))
         }
