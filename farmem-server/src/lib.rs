@@ -9,6 +9,7 @@ pub mod budget;
 pub mod client;
 pub mod clients;
 pub mod duration;
+pub mod exit;
 pub mod liveness;
 pub mod logging;
 pub mod peer;

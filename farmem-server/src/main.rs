@@ -1,12 +1,14 @@
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches, Parser};
 use farmem_server::budget::{self, MemInfo};
 use farmem_server::clients::Limits;
 use farmem_server::duration::{Interval, Seconds};
+use farmem_server::exit::{self, Exit};
 use farmem_server::liveness;
 use farmem_server::logging;
-use farmem_server::server::{self, Config};
+use farmem_server::server::{self, Config, ServerError};
 use farmem_server::size::Size;
-use farmem_server::system;
+use farmem_server::system::{self, MemlockError};
+use std::io;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::process::ExitCode;
 use tracing::{error, info, warn};
@@ -49,7 +51,7 @@ struct Cli {
     dead_client_grace: Seconds,
     /// The server's oom_score_adj: its clients' regions count as its memory,
     /// and the OOM killer must not pick it first
-    #[arg(long, default_value_t = -900, allow_hyphen_values = true,
+    #[arg(long, default_value_t = system::DEFAULT_OOM_SCORE_ADJ, allow_hyphen_values = true,
           value_parser = clap::value_parser!(i32).range(-1000..=1000))]
     oom_score_adj: i32,
 }
@@ -89,38 +91,85 @@ impl Cli {
     }
 }
 
+/// Why the server did not start, or stopped.
+#[derive(Debug, thiserror::Error)]
+enum Failure {
+    #[error("port must be between 1 and 65535")]
+    Port,
+    #[error("cannot read the machine's memory: {0}")]
+    MemInfo(io::Error),
+    #[error(transparent)]
+    Budget(#[from] budget::BudgetError),
+    #[error(transparent)]
+    Grace(#[from] GraceError),
+    #[error(transparent)]
+    Memlock(#[from] MemlockError),
+    #[error("cannot start the event loop: {0}")]
+    Runtime(io::Error),
+    #[error(transparent)]
+    Server(#[from] ServerError),
+}
+
+impl Failure {
+    /// The exit status a supervisor sees (see farmem_server::exit).
+    fn exit(&self) -> Exit {
+        let denied = |e: &io::Error| e.kind() == io::ErrorKind::PermissionDenied;
+        match self {
+            Failure::Port | Failure::Grace(_) => Exit::Usage,
+            Failure::MemInfo(_) => Exit::OsFile,
+            Failure::Budget(_) => Exit::Config,
+            Failure::Memlock(MemlockError::TooLow { .. }) => Exit::NoPerm,
+            Failure::Memlock(MemlockError::Read(_)) | Failure::Runtime(_) => Exit::OsErr,
+            Failure::Server(ServerError::NoRdma(e)) if denied(e) => Exit::NoPerm,
+            Failure::Server(ServerError::NoRdma(_)) => Exit::Unavailable,
+            Failure::Server(ServerError::Listen { source, .. }) if denied(source) => Exit::NoPerm,
+            Failure::Server(ServerError::Listen { .. }) => Exit::TempFail,
+            Failure::Server(ServerError::Events(_)) => Exit::OsErr,
+        }
+    }
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // Parsed by hand to exit with EX_USAGE rather than clap's 2, and to end
+    // --help with the exit statuses.
+    let cli = match Cli::command()
+        .after_help(exit::help())
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m))
+    {
+        Ok(cli) => cli,
+        Err(e) => {
+            // --help and --version go to stdout and are no failure.
+            let _ = e.print();
+            return if e.use_stderr() {
+                Exit::Usage.into()
+            } else {
+                Exit::Clean.into()
+            };
+        }
+    };
     logging::init();
+    match serve(&cli) {
+        Ok(()) => Exit::Clean.into(),
+        Err(e) => {
+            let status = e.exit();
+            error!("{e} (exit status {}, {})", status.code(), status.name());
+            status.into()
+        }
+    }
+}
+
+/// Checks the options against the machine, then serves until SIGTERM or
+/// SIGINT.
+fn serve(cli: &Cli) -> Result<(), Failure> {
+    // Usage errors first, then what the machine allows.
     if cli.port == 0 {
-        error!("port must be between 1 and 65535");
-        return ExitCode::from(2);
+        return Err(Failure::Port);
     }
-    let mem = match system::meminfo() {
-        Ok(m) => m,
-        Err(e) => {
-            error!("cannot read the machine's memory: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let limits = match cli.limits(&mem) {
-        Ok(l) => l,
-        Err(e) => {
-            error!("{e}");
-            return ExitCode::from(2);
-        }
-    };
-    let liveness = match cli.liveness() {
-        Ok(l) => l,
-        Err(e) => {
-            error!("{e}");
-            return ExitCode::from(2);
-        }
-    };
-    if let Err(e) = system::lift_memlock(limits.budget) {
-        error!("{e}");
-        return ExitCode::from(2);
-    }
+    let liveness = cli.liveness()?;
+    let mem = system::meminfo().map_err(Failure::MemInfo)?;
+    let limits = cli.limits(&mem)?;
+    system::lift_memlock(limits.budget)?;
     match system::set_oom_score_adj(cli.oom_score_adj) {
         Ok(()) => info!("oom_score_adj set to {}", cli.oom_score_adj),
         Err(e) => warn!(
@@ -128,28 +177,17 @@ fn main() -> ExitCode {
             cli.oom_score_adj
         ),
     }
-    let rt = match tokio::runtime::Builder::new_current_thread()
+    let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            error!("cannot start the event loop: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
+        .map_err(Failure::Runtime)?;
     let cfg = Config {
         addr: SocketAddrV4::new(cli.bind, cli.port),
         limits,
         liveness,
     };
-    match rt.block_on(server::run(cfg, shutdown_signal())) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            error!("{e}");
-            ExitCode::FAILURE
-        }
-    }
+    rt.block_on(server::run(cfg, shutdown_signal()))?;
+    Ok(())
 }
 
 async fn shutdown_signal() {
@@ -185,7 +223,7 @@ mod tests {
         assert_eq!(cli.max_clients, 32);
         assert_eq!(cli.max_clients_per_addr, 4);
         assert_eq!(cli.join_deadline, Seconds(Duration::from_secs(60)));
-        assert_eq!(cli.oom_score_adj, -900);
+        assert_eq!(cli.oom_score_adj, system::DEFAULT_OOM_SCORE_ADJ);
         assert_eq!(
             cli.liveness(),
             Ok(Some(liveness::Config {
@@ -288,5 +326,74 @@ mod tests {
         assert!(cli.limits(&m).is_err());
         let cli = Cli::try_parse_from(["farmem-server", "1", "--size", "256M"]).expect("parses");
         assert_eq!(cli.limits(&m).map(|l| l.budget), Ok(1050 * MIB));
+    }
+
+    #[test]
+    fn failures_map_to_exit_statuses() {
+        let os = |kind| io::Error::new(kind, "test");
+        let addr = SocketAddrV4::new(Ipv4Addr::LOCALHOST, 50000);
+        let listen = |kind| {
+            Failure::Server(ServerError::Listen {
+                addr,
+                source: os(kind),
+            })
+        };
+        let m = MemInfo {
+            total: 1536 * MIB,
+            available: 1400 * MIB,
+        };
+        let cli = Cli::try_parse_from(["farmem-server", "1", "--size", "999T"]).expect("parses");
+        let budget = cli.limits(&m).map(|_| ()).map_err(Failure::from);
+        let cli = Cli::try_parse_from(["farmem-server", "1", "--keepalive", "1m"]).expect("parses");
+        let grace = cli.liveness().map(|_| ()).map_err(Failure::from);
+        for (f, want) in [
+            (Failure::Port, Exit::Usage),
+            (grace.expect_err("grace <= keepalive"), Exit::Usage),
+            (budget.expect_err("too big"), Exit::Config),
+            (Failure::MemInfo(os(io::ErrorKind::NotFound)), Exit::OsFile),
+            (
+                Failure::Memlock(MemlockError::TooLow {
+                    budget_mib: 1024,
+                    limit_kib: 8192,
+                }),
+                Exit::NoPerm,
+            ),
+            (
+                Failure::Memlock(MemlockError::Read(os(io::ErrorKind::Other))),
+                Exit::OsErr,
+            ),
+            (Failure::Runtime(os(io::ErrorKind::Other)), Exit::OsErr),
+            (
+                Failure::Server(ServerError::NoRdma(io::Error::from_raw_os_error(
+                    libc::ENODEV,
+                ))),
+                Exit::Unavailable,
+            ),
+            (
+                Failure::Server(ServerError::NoRdma(io::Error::from_raw_os_error(
+                    libc::EACCES,
+                ))),
+                Exit::NoPerm,
+            ),
+            (listen(io::ErrorKind::AddrInUse), Exit::TempFail),
+            (listen(io::ErrorKind::AddrNotAvailable), Exit::TempFail),
+            (listen(io::ErrorKind::PermissionDenied), Exit::NoPerm),
+            (
+                Failure::Server(ServerError::Events(os(io::ErrorKind::Other))),
+                Exit::OsErr,
+            ),
+        ] {
+            assert_eq!(f.exit(), want, "{f}");
+        }
+    }
+
+    #[test]
+    fn help_ends_with_the_exit_statuses() {
+        let help = Cli::command()
+            .after_help(exit::help())
+            .render_help()
+            .to_string();
+        assert!(help.contains("Exit status"), "{help}");
+        assert!(help.contains("64  EX_USAGE"), "{help}");
     }
 }

@@ -57,8 +57,12 @@ pub struct Config {
     pub liveness: Option<liveness::Config>,
 }
 
+/// Why the server stopped (its exit status: crate::exit and main.rs).
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
+    /// The RDMA CM cannot be opened: no RDMA device, or no rdma_ucm.
+    #[error("cannot open the RDMA connection manager: {0} (is an RDMA device up and rdma_ucm loaded? try `rdma link`)")]
+    NoRdma(io::Error),
     #[error("cannot set up the RDMA listener on {addr}: {source} (is an RDMA device up? try `rdma link`)")]
     Listen {
         addr: SocketAddrV4,
@@ -317,7 +321,7 @@ struct Server {
 }
 
 pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), ServerError> {
-    let channel = EventChannel::new().map_err(ServerError::Events)?;
+    let channel = EventChannel::new().map_err(ServerError::NoRdma)?;
     let listener = Listener::start(&channel, cfg.addr)?;
     // SAFETY: the channel's descriptor stays open until `channel` is dropped,
     // which happens after `fd` below.

@@ -11,9 +11,21 @@ pub fn meminfo() -> io::Result<MemInfo> {
         .ok_or_else(|| io::Error::other("/proc/meminfo has no MemTotal or MemAvailable"))
 }
 
+/// The server's oom_score_adj unless --oom-score-adj says otherwise (and
+/// the systemd unit's OOMScoreAdjust=).
+pub const DEFAULT_OOM_SCORE_ADJ: i32 = -900;
+
+#[derive(Debug, thiserror::Error)]
+pub enum MemlockError {
+    #[error("cannot read the locked-memory limit: {0}")]
+    Read(io::Error),
+    #[error("the memory budget of {budget_mib} MiB exceeds the locked-memory limit of {limit_kib} KiB (raise `ulimit -l`, or LimitMEMLOCK= in a systemd unit, or run as root)")]
+    TooLow { budget_mib: u64, limit_kib: u64 },
+}
+
 /// Registered memory is pinned: lifts the memlock limit (the server runs as
 /// root on the far memory node), or checks that `budget` bytes fit under it.
-pub fn lift_memlock(budget: u64) -> Result<(), String> {
+pub fn lift_memlock(budget: u64) -> Result<(), MemlockError> {
     let unlimited = libc::rlimit {
         rlim_cur: libc::RLIM_INFINITY,
         rlim_max: libc::RLIM_INFINITY,
@@ -28,17 +40,13 @@ pub fn lift_memlock(budget: u64) -> Result<(), String> {
     };
     // SAFETY: valid out pointer.
     if unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut cur) } != 0 {
-        return Err(format!(
-            "cannot read the locked-memory limit: {}",
-            io::Error::last_os_error()
-        ));
+        return Err(MemlockError::Read(io::Error::last_os_error()));
     }
     if cur.rlim_cur != libc::RLIM_INFINITY && cur.rlim_cur < budget {
-        return Err(format!(
-            "the memory budget of {} MiB exceeds the locked-memory limit of {} KiB (raise `ulimit -l` or run as root)",
-            budget >> 20,
-            cur.rlim_cur >> 10
-        ));
+        return Err(MemlockError::TooLow {
+            budget_mib: budget >> 20,
+            limit_kib: cur.rlim_cur >> 10,
+        });
     }
     Ok(())
 }

@@ -2,7 +2,8 @@
 //! the way Graph500 validates a BFS tree: every parent is a real in-edge one
 //! level up, and no edge skips a level. Irregular, data-dependent access.
 
-use crate::rng::Rng;
+use crate::rng;
+use rand::RngExt;
 
 const UNREACHED: u32 = u32::MAX;
 
@@ -29,14 +30,14 @@ pub fn bytes_per_vertex(degree: usize) -> usize {
 impl Graph {
     /// `vertices` vertices with out-degrees uniform in 1..=2*degree-1.
     pub fn prepare(vertices: usize, degree: usize, seed: u64) -> Graph {
-        let mut rng = Rng::new(seed);
+        let mut rng = rng::seeded(seed);
         let mut offsets = Vec::with_capacity(vertices + 1);
         let mut edges = Vec::with_capacity(vertices * degree);
         offsets.push(0);
         for _ in 0..vertices {
-            let d = 1 + rng.below(2 * degree as u64 - 1);
+            let d = rng.random_range(1..2 * degree);
             for _ in 0..d {
-                edges.push(rng.below(vertices as u64) as u32);
+                edges.push(rng.random_range(0..vertices as u32));
             }
             offsets.push(edges.len() as u32);
         }

@@ -1,7 +1,8 @@
 //! Swap-out rate and swap-in fault latency of one region.
 
 use crate::region::{Region, PAGE};
-use crate::rng::Rng;
+use crate::rng;
+use rand::seq::SliceRandom;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -25,10 +26,7 @@ pub fn quantile(sorted: &[f64], p: f64) -> f64 {
 pub fn order(n: usize, seed: u64, sequential: bool) -> Vec<usize> {
     let mut o: Vec<usize> = (0..n).collect();
     if !sequential {
-        let mut rng = Rng::new(seed);
-        for i in (1..n).rev() {
-            o.swap(i, rng.below(i as u64 + 1) as usize);
-        }
+        o.shuffle(&mut rng::seeded(seed));
     }
     o
 }

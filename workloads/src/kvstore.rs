@@ -3,7 +3,7 @@
 //! Hot keys hash to pages all over the table, so the hot set is scattered.
 
 use crate::pattern::word;
-use crate::rng::{Rng, Zipf};
+use crate::rng::{self, ZipfRanks};
 
 const VALUE_WORDS: usize = 7;
 
@@ -69,12 +69,34 @@ impl Store {
         i
     }
 
-    /// `lookups` Zipf(0.99) lookups, each value checked word by word.
-    pub fn run(&self, lookups: u64, seed: u64) -> Result<Outcome, String> {
-        let zipf = Zipf::new(self.items, 0.99);
-        let mut rng = Rng::new(seed ^ 0x6b76);
-        for _ in 0..lookups {
-            let key = key_of(self.seed, zipf.sample(&mut rng));
+    /// The key ranks of `lookups` Zipf(0.99) lookups. They are drawn before
+    /// the timed phase: rand_distr's sampler (rejection, three powf calls a
+    /// draw) takes longer than a lookup in memory, and would otherwise be
+    /// most of the time the bench compares.
+    pub fn queries(&self, lookups: u64, seed: u64) -> Result<Vec<u32>, String> {
+        if self.items > u64::from(u32::MAX) {
+            return Err(format!(
+                "kvstore: {} keys do not fit ranks of 32 bits",
+                self.items
+            ));
+        }
+        let zipf = ZipfRanks::new(self.items, 0.99)
+            .map_err(|e| format!("kvstore: Zipf over {} keys: {e}", self.items))?;
+        let mut rng = rng::seeded(seed ^ 0x6b76);
+        let mut ranks = Vec::new();
+        usize::try_from(lookups)
+            .ok()
+            .and_then(|n| ranks.try_reserve_exact(n).ok())
+            .ok_or_else(|| format!("kvstore: no memory for {lookups} lookups"))?;
+        // A rank is below items, which fits in 32 bits.
+        ranks.extend((0..lookups).map(|_| zipf.sample(&mut rng) as u32));
+        Ok(ranks)
+    }
+
+    /// Looks up the keys of `ranks`, checking each value word by word.
+    pub fn run(&self, ranks: &[u32]) -> Result<Outcome, String> {
+        for &rank in ranks {
+            let key = key_of(self.seed, u64::from(rank));
             let e = &self.slots[self.find_slot(key)];
             if e.key != key {
                 return Err(format!("kvstore: key {key:#x} missing"));
@@ -83,7 +105,9 @@ impl Store {
                 return Err(format!("kvstore: value of key {key:#x} corrupted"));
             }
         }
-        Ok(Outcome { lookups })
+        Ok(Outcome {
+            lookups: ranks.len() as u64,
+        })
     }
 
     pub fn items(&self) -> u64 {
@@ -105,13 +129,17 @@ mod tests {
     fn serves_every_lookup() {
         let s = Store::prepare(1 << 20, 4);
         assert_eq!(s.items(), (1 << 14) * 3 / 4);
-        assert_eq!(s.run(20_000, 1).map(|o| o.lookups), Ok(20_000));
+        let q = s.queries(20_000, 1).expect("ranks");
+        assert!(q.iter().all(|&r| u64::from(r) < s.items()));
+        assert_eq!(q, s.queries(20_000, 1).expect("ranks"), "same seed");
+        assert_eq!(s.run(&q).map(|o| o.lookups), Ok(20_000));
     }
 
     #[test]
     fn detects_a_corrupted_value() {
         let mut s = Store::prepare(1 << 20, 4);
         s.corrupt_hottest();
-        assert!(s.run(1000, 1).is_err());
+        let q = s.queries(1000, 1).expect("ranks");
+        assert!(s.run(&q).is_err());
     }
 }

@@ -26,7 +26,7 @@ mod rewrite;
 mod rng;
 mod sort;
 
-use json::{valid_tag, JsonLine};
+use json::Tags;
 use region::{Region, PAGE};
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -40,6 +40,8 @@ enum Error {
     Corrupt { offset: usize, words: usize },
     Child(String),
     Wrong(String),
+    Json(serde_json::Error),
+    Setup(String),
 }
 
 impl fmt::Display for Error {
@@ -55,6 +57,8 @@ impl fmt::Display for Error {
             }
             Error::Child(m) => write!(f, "worker failed: {m}"),
             Error::Wrong(m) => write!(f, "wrong result: {m}"),
+            Error::Json(e) => write!(f, "writing the JSON line: {e}"),
+            Error::Setup(m) => write!(f, "{m}"),
         }
     }
 }
@@ -66,7 +70,8 @@ const USAGE: &str =
        fastswap-workload faultlat --size SIZE [--order random|seq] [--threads N] [--reclaim CGROUP/memory.reclaim] [--tag K=V]...
        fastswap-workload app quicksort|kvstore|bfs --size SIZE [--ops N] [--seed S] [--limit CGROUP:BYTES] [--tag K=V]...
   --limit runs the compute phase with the cgroup's memory.high at BYTES.
-  --tag adds a string field to the JSON line (for example backend=zram).";
+  --tag adds a string field to the JSON line (for example backend=zram); K is
+  a name of letters, digits, '-', '_' or '.', and not one of the line's own fields.";
 
 struct Args {
     size: usize,
@@ -79,7 +84,7 @@ struct Args {
     threads: usize,
     ops: Option<u64>,
     limit: Option<limit::Limit>,
-    tags: Vec<(String, String)>,
+    tags: Tags,
 }
 
 fn parse_size(s: &str) -> Result<usize, Error> {
@@ -108,7 +113,7 @@ fn parse_args(rest: &[String]) -> Result<Args, Error> {
         threads: 1,
         ops: None,
         limit: None,
-        tags: Vec::new(),
+        tags: Tags::new(),
     };
     let mut it = rest.iter();
     while let Some(flag) = it.next() {
@@ -148,9 +153,11 @@ fn parse_args(rest: &[String]) -> Result<Args, Error> {
                 let t = val()?;
                 let (k, v) = t
                     .split_once('=')
-                    .filter(|(k, v)| valid_tag(k) && valid_tag(v))
+                    .filter(|(k, _)| json::valid_tag_name(k))
                     .ok_or_else(|| Error::Usage(format!("bad tag {t:?}")))?;
-                a.tags.push((k.into(), v.into()));
+                if a.tags.insert(k.into(), v.into()).is_some() {
+                    return Err(Error::Usage(format!("tag {k:?} given twice")));
+                }
             }
             other => return Err(Error::Usage(format!("unknown flag {other}"))),
         }
@@ -296,19 +303,23 @@ fn faultlat(a: &Args) -> Result<(), Error> {
     }
     let q = |p| faultlat::quantile(&lat, p);
     let cdf: Vec<f64> = faultlat::cdf_points().into_iter().map(q).collect();
-    let line = JsonLine::new()
-        .tags(&a.tags)
-        .str("order", if a.sequential { "seq" } else { "random" })
-        .num("threads", a.threads as f64)
-        .num("pages", n as f64)
-        .num("major_faults", majors as f64)
-        .num("swapin_p50_us", q(0.50))
-        .num("swapin_p99_us", q(0.99))
-        .num("swapin_p999_us", q(0.999))
-        .num("faults_per_s", n as f64 / secs)
-        .num("swapout_pages_per_s", n as f64 / out_secs)
-        .list("cdf_us", &cdf)
-        .finish();
+    print_json(&json::Latency {
+        tags: &a.tags,
+        order: if a.sequential { "seq" } else { "random" },
+        threads: a.threads,
+        pages: n,
+        major_faults: majors,
+        swapin_p50_us: q(0.50),
+        swapin_p99_us: q(0.99),
+        swapin_p999_us: q(0.999),
+        faults_per_s: n as f64 / secs,
+        swapout_pages_per_s: n as f64 / out_secs,
+        cdf_us: cdf,
+    })
+}
+
+fn print_json(record: &impl serde::Serialize) -> Result<(), Error> {
+    let line = serde_json::to_string(record).map_err(Error::Json)?;
     println!("{line}");
     Ok(())
 }
@@ -334,39 +345,39 @@ fn limited<T>(a: &Args, compute: impl FnOnce() -> T) -> Result<(T, f64, u64), Er
 
 /// Runs one application: prepare, compute (timed, under the limit), check.
 fn app(name: &str, a: &Args) -> Result<(), Error> {
-    let (secs, majors, detail) = match name {
+    let (secs, majors, checked) = match name {
         "quicksort" => {
             let (mut v, sig) = sort::prepare(a.size / 8, a.seed);
             let ((), secs, majors) = limited(a, || sort::run(&mut v))?;
             let o = sort::check(&v, sig).map_err(Error::Wrong)?;
-            (secs, majors, ("elements", o.elements as f64))
+            (secs, majors, json::Checked::Elements(o.elements as u64))
         }
         "kvstore" => {
             let s = kvstore::Store::prepare(a.size, a.seed);
-            let ops = a.ops.unwrap_or(s.items());
-            let (o, secs, majors) = limited(a, || s.run(ops, a.seed))?;
+            let q = s
+                .queries(a.ops.unwrap_or(s.items()), a.seed)
+                .map_err(Error::Setup)?;
+            let (o, secs, majors) = limited(a, || s.run(&q))?;
             let o = o.map_err(Error::Wrong)?;
-            (secs, majors, ("lookups", o.lookups as f64))
+            (secs, majors, json::Checked::Lookups(o.lookups))
         }
         "bfs" => {
             const DEGREE: usize = 16;
             let g = bfs::Graph::prepare(a.size / bfs::bytes_per_vertex(DEGREE), DEGREE, a.seed);
             let (t, secs, majors) = limited(a, || g.bfs(0))?;
             let o = g.check(0, &t).map_err(Error::Wrong)?;
-            (secs, majors, ("reached", o.reached as f64))
+            (secs, majors, json::Checked::Reached(o.reached as u64))
         }
         other => return Err(Error::Usage(format!("unknown app {other:?}\n{USAGE}"))),
     };
-    let line = JsonLine::new()
-        .tags(&a.tags)
-        .str("workload", name)
-        .num("size_mib", (a.size >> 20) as f64)
-        .num("seconds", secs)
-        .num(detail.0, detail.1)
-        .num("major_faults", majors as f64)
-        .finish();
-    println!("{line}");
-    Ok(())
+    print_json(&json::App {
+        tags: &a.tags,
+        workload: name,
+        size_mib: (a.size >> 20) as u64,
+        seconds: secs,
+        checked,
+        major_faults: majors,
+    })
 }
 
 fn main() -> ExitCode {

@@ -1,7 +1,8 @@
 //! In-place quicksort of a large array of u64: sequential partition passes
 //! over shrinking ranges, so locality improves as the recursion deepens.
 
-use crate::rng::Rng;
+use crate::rng;
+use rand::Rng as _;
 
 pub struct Outcome {
     pub elements: usize,
@@ -11,7 +12,7 @@ pub struct Outcome {
 /// and checks the result is ordered and a permutation of the input (sum and
 /// xor of all words unchanged).
 pub fn prepare(n: usize, seed: u64) -> (Vec<u64>, (u64, u64)) {
-    let mut rng = Rng::new(seed);
+    let mut rng = rng::seeded(seed);
     let v: Vec<u64> = (0..n).map(|_| rng.next_u64()).collect();
     let sig = signature(&v);
     (v, sig)
