@@ -128,10 +128,21 @@ check_config_fragments() {
     return 0
 }
 
-# sync_module_sources DST: the module sources (and the top Makefile) copied
-# to DST, where kbuild builds them against one kernel. Kbuild in 6.12 writes
-# objects beside the sources (M=), so each kernel gets its own copy; only
-# changed files are copied, so kbuild rebuilds only what changed.
+# module_sources: the module sources and the top Makefile, relative to ROOT.
+module_sources() {
+    (cd "$ROOT" && { echo Makefile; find frontswap-mod dram-backend-mod rdma-backend-mod kmod-support \
+        -type f \( -name '*.rs' -o -name '*.c' -o -name '*.h' -o -name Kbuild -o -name Makefile \); })
+}
+# module_stamp: what the modules are built from, as scripts/build records
+# it in $MODOUT/.fastswap-built (after kernel_env): the module sources'
+# contents and the kernel build tree.
+module_stamp() {
+    echo "$(cd "$ROOT" && module_sources | xargs -d '\n' sha256sum | sha256sum | cut -c1-16) $KOUT"
+}
+# sync_module_sources DST: the module sources copied to DST, where kbuild
+# builds them against one kernel. Kbuild in 6.12 writes objects beside the
+# sources (M=), so each kernel gets its own copy; only changed files are
+# copied, so kbuild rebuilds only what changed.
 sync_module_sources() {
     local dst=$1 f
     while IFS= read -r f; do
@@ -139,6 +150,5 @@ sync_module_sources() {
             mkdir -p "$dst/$(dirname "$f")"
             cp -p "$ROOT/$f" "$dst/$f"
         fi
-    done < <(cd "$ROOT" && { echo Makefile; find frontswap-mod dram-backend-mod rdma-backend-mod kmod-support \
-        -type f \( -name '*.rs' -o -name '*.c' -o -name '*.h' -o -name Kbuild -o -name Makefile \); })
+    done < <(module_sources)
 }
