@@ -265,6 +265,17 @@ impl Ctrl {
         pr_info!("disconnected every queue from {}\n", self.server);
     }
 
+    /// The fewest RDMA reads any read queue may have outstanding, as
+    /// negotiated with the server; 0 if a queue cannot tell.
+    pub(crate) fn read_depth(&self) -> u8 {
+        self.queues
+            .iter()
+            .filter(|q| q.role != Role::Write)
+            .map(|q| q.read_depth().unwrap_or(0))
+            .min()
+            .unwrap_or(0)
+    }
+
     pub(crate) fn is_live(&self) -> bool {
         self.state.load(Acquire) == LIVE
     }

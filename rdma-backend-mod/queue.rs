@@ -198,6 +198,11 @@ impl Queue {
         }
     }
 
+    /// The RDMA reads this queue may have outstanding at once.
+    pub(crate) fn read_depth(&self) -> Result<u8> {
+        self.id.get().ok_or_else(errno::not_connected)?.read_depth()
+    }
+
     fn qp(&self) -> Result<*mut bindings::ib_qp> {
         self.id.get().and_then(|id| id.qp()).ok_or(errno::not_connected())
     }

@@ -162,10 +162,11 @@ impl kernel::Module for FastswapRdma {
         let ctrl = Ctrl::connect(p.server, p.client, p.nq)?;
         let region = ctrl.region();
         pr_info!(
-            "ctrl is ready for reqs: {} MiB of far memory at {} ({} queues)\n",
+            "ctrl is ready for reqs: {} MiB of far memory at {} ({} queues, read depth {})\n",
             region.size >> 20,
             p.server,
-            p.nq * 3
+            p.nq * 3,
+            ctrl.read_depth()
         );
         let reg = Registration::new(RdmaBackend { ctrl }, module)?;
         Ok(Self { _reg: reg, _wq: wq })

@@ -3,6 +3,7 @@
 //! Thin wrappers over the kernel's RDMA verbs and CM (ib_core, rdma_cm).
 //! All raw `bindings::` use of the backend is here.
 
+use crate::errno;
 use crate::page::PageRef;
 use kernel::bindings;
 use kernel::error::{from_err_ptr, to_result};
@@ -115,6 +116,20 @@ impl CmId {
         // cleared by `rdma_destroy_qp`.
         let qp = unsafe { (*self.0).qp };
         (!qp.is_null()).then_some(qp)
+    }
+
+    /// The RDMA reads the id's QP may have outstanding at once, as the
+    /// connection negotiated it (the server's responder resources).
+    pub(crate) fn read_depth(&self) -> Result<u8> {
+        let qp = self.qp().ok_or_else(errno::not_connected)?;
+        // SAFETY: all-zero attributes are valid; filled by the call.
+        let mut attr: bindings::ib_qp_attr = unsafe { core::mem::zeroed() };
+        // SAFETY: as above.
+        let mut init: bindings::ib_qp_init_attr = unsafe { core::mem::zeroed() };
+        let mask = bindings::ib_qp_attr_mask_IB_QP_MAX_QP_RD_ATOMIC as c_int;
+        // SAFETY: `qp` is the live id's QP; both structs outlive the call.
+        to_result(unsafe { bindings::ib_query_qp(qp, &mut attr, mask, &mut init) })?;
+        Ok(attr.max_rd_atomic)
     }
 
     /// The RDMA device the id is bound to (null before address resolution).

@@ -98,7 +98,8 @@ fn who(client_id: u64, peer: &Peer) -> String {
 struct Join {
     id: CmId,
     queue_count: u16,
-    initiator_depth: u8,
+    /// RDMA reads the client asked to have outstanding against us.
+    read_depth: u8,
 }
 
 /// A finished registration, from its blocking thread.
@@ -428,7 +429,7 @@ impl Server {
         match ev.kind() {
             EventKind::ConnectRequest => {
                 let data = ev.private_data().to_vec();
-                let depth = ev.initiator_depth();
+                let depth = ev.requested_read_depth();
                 let id = ev.take_conn_id();
                 drop(ev); // ack before acting on (or destroying) the new id
                 if let Some(id) = id {
@@ -438,8 +439,14 @@ impl Server {
             EventKind::Established => {
                 let key = ev.id_key();
                 if let Some(c) = self.conns.get(&key) {
+                    // The read depth as the QP has it: what the client's
+                    // readahead can keep in flight on this queue.
+                    let depth = match c.id.read_depth() {
+                        Ok(d) => d.to_string(),
+                        Err(e) => format!("unknown ({e})"),
+                    };
                     info!(
-                        "{}: queue {}/{} connected ({} MiB region)",
+                        "{}: queue {}/{} connected ({} MiB region, read depth {depth})",
                         c.who(),
                         c.queue + 1,
                         c.queue_count,
@@ -504,7 +511,7 @@ impl Server {
         }
     }
 
-    fn connect_request(&mut self, id: CmId, data: &[u8], initiator_depth: u8) {
+    fn connect_request(&mut self, id: CmId, data: &[u8], read_depth: u8) {
         let peer = id.peer();
         let req = match ConnectRequest::decode(data) {
             Ok(r) => r,
@@ -516,7 +523,7 @@ impl Server {
         let join = Join {
             id,
             queue_count: req.queue_count,
-            initiator_depth,
+            read_depth,
         };
         let admitted = self.clients.admit(&req, peer, join, |unpinned| {
             fits_now(&req, &peer, size, unpinned)
@@ -1066,8 +1073,9 @@ fn accept(
     region: &Region,
     reply: &AcceptReply,
 ) -> Option<CmId> {
-    // Allow the client as many outstanding RDMA reads as it asks for.
-    let depth = join.initiator_depth.max(1);
+    // Allow the client as many outstanding RDMA reads as it asks for (and
+    // the device serves): its readahead keeps several reads in flight.
+    let depth = join.read_depth.max(1);
     if let Err(e) = join.id.accept(region, &reply.encode(), depth) {
         error!(
             "{}: queue {}/{}: accept failed: {e}; rejecting it",

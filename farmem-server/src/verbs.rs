@@ -182,10 +182,13 @@ impl CmEvent {
         }
     }
 
-    /// RDMA reads the client wants to have outstanding against us.
-    pub fn initiator_depth(&self) -> u8 {
+    /// On a connect request: the RDMA reads the client wants to have
+    /// outstanding against us (its initiator depth). rdma_cm reports the
+    /// peer's parameters from the receiving side's point of view, so the
+    /// peer's initiator depth arrives as `responder_resources`.
+    pub fn requested_read_depth(&self) -> u8 {
         // SAFETY: as in private_data.
-        unsafe { self.raw().param.conn.initiator_depth }
+        unsafe { self.raw().param.conn.responder_resources }
     }
 }
 
@@ -245,8 +248,9 @@ impl CmId {
     }
 
     /// Creates the connection's QP in `region`'s protection domain and
-    /// accepts with `data`.
-    pub fn accept(&self, region: &Region, data: &[u8], responder_resources: u8) -> io::Result<()> {
+    /// accepts with `data`, taking up to `read_depth` RDMA reads from the
+    /// client at once (capped at what the device can serve per QP).
+    pub fn accept(&self, region: &Region, data: &[u8], read_depth: u8) -> io::Result<()> {
         // SAFETY: a zeroed init attr is valid; fields are set below.
         let mut attr: ibv_qp_init_attr = unsafe { std::mem::zeroed() };
         attr.send_cq = region.cq.as_ptr();
@@ -265,7 +269,7 @@ impl CmId {
         let mut p: rdma_conn_param = unsafe { std::mem::zeroed() };
         p.private_data = data.as_ptr().cast();
         p.private_data_len = data.len() as u8;
-        p.responder_resources = responder_resources;
+        p.responder_resources = read_depth.min(self.max_read_depth()?);
         p.initiator_depth = 0;
         p.rnr_retry_count = 7;
         // SAFETY: valid id with a QP; data outlives the call.
@@ -273,6 +277,47 @@ impl CmId {
             unsafe { rdma_accept(self.0.as_ptr(), &mut p) },
             "rdma_accept",
         )
+    }
+
+    /// The most RDMA reads one QP of the id's device serves at once.
+    fn max_read_depth(&self) -> io::Result<u8> {
+        // SAFETY: valid id; `verbs` is its device context once bound.
+        let ctx = unsafe { self.0.as_ref().verbs };
+        if ctx.is_null() {
+            return Err(io::Error::new(
+                io::ErrorKind::NotConnected,
+                "id has no device",
+            ));
+        }
+        // SAFETY: zeroed device attributes are valid; filled by the call.
+        let mut attr: ibv_device_attr = unsafe { std::mem::zeroed() };
+        // SAFETY: valid context; `attr` outlives the call.
+        check(
+            unsafe { ibv_query_device(ctx, &mut attr) },
+            "ibv_query_device",
+        )?;
+        Ok(u8::try_from(attr.max_qp_rd_atom.max(1)).unwrap_or(u8::MAX))
+    }
+
+    /// The RDMA reads the connected QP takes from the peer at once, as
+    /// negotiated (its `max_dest_rd_atomic`).
+    pub fn read_depth(&self) -> io::Result<u8> {
+        // SAFETY: valid id; `qp` is null or the id's QP.
+        let qp = unsafe { self.0.as_ref().qp };
+        if qp.is_null() {
+            return Err(io::Error::new(io::ErrorKind::NotConnected, "id has no QP"));
+        }
+        // SAFETY: zeroed attributes are valid; filled by the call.
+        let mut attr: ibv_qp_attr = unsafe { std::mem::zeroed() };
+        // SAFETY: as above.
+        let mut init: ibv_qp_init_attr = unsafe { std::mem::zeroed() };
+        let mask = ibv_qp_attr_mask::IBV_QP_MAX_DEST_RD_ATOMIC.0 as i32;
+        // SAFETY: valid QP; both attribute structs outlive the call.
+        check(
+            unsafe { ibv_query_qp(qp, &mut attr, mask, &mut init) },
+            "ibv_query_qp",
+        )?;
+        Ok(attr.max_dest_rd_atomic)
     }
 
     /// The connection's QP, as a key (the async events of a device name

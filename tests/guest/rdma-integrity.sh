@@ -2,10 +2,16 @@
 # checked; the kernel's counters agree and the swap device sees no writes.
 # Soft-RoCE between two emulated guests moves ~200 pages/s, so the working
 # set is 64 MiB in a 32 MiB cgroup (the DRAM tests use 256 MiB in 128 MiB).
+# The server grants every queue the 16 outstanding RDMA reads the client
+# asks for (readahead keeps several in flight), as both ends' QPs show.
+# server-log: region, read depth 16)
 . /tests/lib.sh
 rdma_up $CLIENT_IP
 swap_on
 load_rdma
+depth=$(dmesg | sed -n 's/.*ctrl is ready for reqs: .*read depth \([0-9]*\)).*/\1/p' | tail -1)
+[ "${depth:-0}" -eq 16 ] || fail "the queues may have ${depth:-an unknown number of} RDMA reads outstanding, not the 16 asked for"
+ok "every read queue may have 16 RDMA reads outstanding"
 progress 10
 limit=$(by_kernel 32 16) # MiB; the data is twice the limit (debug kernel: 32 MiB in 16 MiB)
 cgroup memory.max ${limit}M

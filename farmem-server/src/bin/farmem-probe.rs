@@ -251,7 +251,7 @@ fn bad_server(port: u16, kind: &str, secs: u64) -> Result<(), String> {
         if ev.kind() != EventKind::ConnectRequest {
             continue;
         }
-        let depth = ev.initiator_depth();
+        let depth = ev.requested_read_depth();
         let Some(id) = ev.take_conn_id() else {
             continue;
         };
