@@ -80,3 +80,75 @@ kernel_cache_prune() {
 kmake() {
     make -C "$KOUT" LLVM=1 RUSTC="$RUSTC_KERNEL" BINDGEN="$BINDGEN" "$@"
 }
+
+# ensure_packages PKG...: installs the Debian packages that are missing
+# (as root, with apt-get).
+ensure_packages() {
+    local p missing=()
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    ((${#missing[@]})) || return 0
+    log "installing ${missing[*]}"
+    [ "$(id -u)" = 0 ] || die "run as root to install packages (apt-get)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# patch_kernel_source: extracts the tarball into $KSRC and applies
+# kernel-patch/series, once (after kernel_env; the same tree serves every
+# build with O=).
+patch_kernel_source() {
+    local p
+    [ -n "$KSRC" ] || die "no kernel source to patch (a developer build tree is in use)"
+    [ ! -f "$KSRC/.fastswap-patched" ] || return 0
+    log "extracting and patching kernel source ($(basename "$KSRC"))"
+    rm -rf "$KSRC" && mkdir -p "$KSRC"
+    tar -C "$KSRC" --strip-components=1 -xf "$KTARBALL"
+    for p in $(grep -v '^#' "$ROOT/kernel-patch/series"); do
+        patch -d "$KSRC" -p1 --quiet --forward <"$ROOT/kernel-patch/$p" || die "patch $p does not apply"
+    done
+    touch "$KSRC/.fastswap-patched"
+}
+
+# check_config_fragments CONFIG FRAGMENT...: every option a fragment sets
+# (=y, =m) or turns off is so in the resolved CONFIG, or the script dies
+# naming it (olddefconfig drops an option whose dependencies are missing).
+check_config_fragments() {
+    local config=$1 f opt
+    shift
+    for f in "$@"; do
+        for opt in $(grep -o '^CONFIG_[A-Z0-9_]*=[ym]' "$f"); do
+            grep -qx "$opt" "$config" || die "kernel config lost $opt from $(basename "$f") (missing dependency?)"
+        done
+        for opt in $(sed -n 's/^# \(CONFIG_[A-Z0-9_]*\) is not set$/\1/p' "$f"); do
+            grep -q "^$opt=" "$config" && die "kernel config has $opt, which $(basename "$f") turns off"
+        done
+    done
+    return 0
+}
+
+# module_sources: the module sources and the top Makefile, relative to ROOT.
+module_sources() {
+    (cd "$ROOT" && { echo Makefile; find frontswap-mod dram-backend-mod rdma-backend-mod kmod-support \
+        -type f \( -name '*.rs' -o -name '*.c' -o -name '*.h' -o -name Kbuild -o -name Makefile \); })
+}
+# module_stamp: what the modules are built from, as scripts/build records
+# it in $MODOUT/.fastswap-built (after kernel_env): the module sources'
+# contents and the kernel build tree.
+module_stamp() {
+    echo "$(cd "$ROOT" && module_sources | xargs -d '\n' sha256sum | sha256sum | cut -c1-16) $KOUT"
+}
+# sync_module_sources DST: the module sources copied to DST, where kbuild
+# builds them against one kernel. Kbuild in 6.12 writes objects beside the
+# sources (M=), so each kernel gets its own copy; only changed files are
+# copied, so kbuild rebuilds only what changed.
+sync_module_sources() {
+    local dst=$1 f
+    while IFS= read -r f; do
+        if ! cmp -s "$ROOT/$f" "$dst/$f"; then
+            mkdir -p "$dst/$(dirname "$f")"
+            cp -p "$ROOT/$f" "$dst/$f"
+        fi
+    done < <(module_sources)
+}
