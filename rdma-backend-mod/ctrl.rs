@@ -50,6 +50,9 @@ pub(crate) struct Ctrl {
     queues: KVec<Pin<KBox<Queue>>>,
     pub(crate) pd: OnceSlot<Pd>,
     region: OnceSlot<Region>,
+    /// RDMA reads each read queue may have outstanding, as negotiated;
+    /// set once every queue is connected (unset if a queue cannot tell).
+    read_depth: OnceSlot<u8>,
     /// One bit per remote slot that holds a page, for the statistics.
     held: OnceSlot<KVVec<AtomicU64>>,
     /// `LIVE`, `CLOSING` or `LOST`; only ever leaves `LIVE`.
@@ -145,6 +148,7 @@ impl Ctrl {
                 queues: Self::new_queues(*nq, this.as_ptr())?,
                 pd: OnceSlot::new(),
                 region: OnceSlot::new(),
+                read_depth: OnceSlot::new(),
                 held: OnceSlot::new(),
                 state: AtomicU8::new(LIVE),
                 users: AtomicU32::new(0),
@@ -178,6 +182,11 @@ impl Ctrl {
                 // A queue already in was lost (`mark_lost` said why): the
                 // connect fails and `abort` disconnects every queue.
                 return Err(errno::not_connected());
+            }
+            // Under the teardown lock: device removal cannot free a QP
+            // while it is queried.
+            if let Some(depth) = ctrl.query_read_depth() {
+                let _ = ctrl.read_depth.set(depth);
             }
             t.ready = true;
             Ok(())
@@ -266,14 +275,20 @@ impl Ctrl {
     }
 
     /// The fewest RDMA reads any read queue may have outstanding, as
-    /// negotiated with the server; 0 if a queue cannot tell.
-    pub(crate) fn read_depth(&self) -> u8 {
-        self.queues
-            .iter()
-            .filter(|q| q.role != Role::Write)
-            .map(|q| q.read_depth().unwrap_or(0))
-            .min()
-            .unwrap_or(0)
+    /// negotiated with the server; `None` if a queue could not tell.
+    pub(crate) fn read_depth(&self) -> Option<u8> {
+        self.read_depth.get().copied()
+    }
+
+    /// Asks every read queue's QP for its read depth (may sleep). The
+    /// caller holds the teardown lock with the queues connected.
+    fn query_read_depth(&self) -> Option<u8> {
+        let mut depth = None;
+        for q in self.queues.iter().filter(|q| q.role != Role::Write) {
+            let d = q.read_depth().ok()?;
+            depth = Some(depth.map_or(d, |m: u8| m.min(d)));
+        }
+        depth
     }
 
     pub(crate) fn is_live(&self) -> bool {

@@ -198,7 +198,8 @@ impl Queue {
         }
     }
 
-    /// The RDMA reads this queue may have outstanding at once.
+    /// The RDMA reads this queue may have outstanding at once. Only under
+    /// the controller's teardown lock, which keeps the QP alive.
     pub(crate) fn read_depth(&self) -> Result<u8> {
         self.id.get().ok_or_else(errno::not_connected)?.read_depth()
     }

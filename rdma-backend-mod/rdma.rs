@@ -148,6 +148,18 @@ impl Drop for RdmaBackend {
     }
 }
 
+/// A negotiated read depth for the log: the number, or "unknown".
+struct ReadDepth(Option<u8>);
+
+impl core::fmt::Display for ReadDepth {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self.0 {
+            Some(d) => write!(f, "{d}"),
+            None => f.write_str("unknown"),
+        }
+    }
+}
+
 struct FastswapRdma {
     _reg: Registration<RdmaBackend>,
     // Dropped after `_reg` (field order), so after the controller's work.
@@ -166,7 +178,7 @@ impl kernel::Module for FastswapRdma {
             region.size >> 20,
             p.server,
             p.nq * 3,
-            ctrl.read_depth()
+            ReadDepth(ctrl.read_depth())
         );
         let reg = Registration::new(RdmaBackend { ctrl }, module)?;
         Ok(Self { _reg: reg, _wq: wq })

@@ -119,7 +119,8 @@ impl CmId {
     }
 
     /// The RDMA reads the id's QP may have outstanding at once, as the
-    /// connection negotiated it (the server's responder resources).
+    /// connection negotiated it (the server's responder resources). May
+    /// sleep. The caller keeps the QP from being destroyed meanwhile.
     pub(crate) fn read_depth(&self) -> Result<u8> {
         let qp = self.qp().ok_or_else(errno::not_connected)?;
         // SAFETY: all-zero attributes are valid; filled by the call.
@@ -127,7 +128,8 @@ impl CmId {
         // SAFETY: as above.
         let mut init: bindings::ib_qp_init_attr = unsafe { core::mem::zeroed() };
         let mask = bindings::ib_qp_attr_mask_IB_QP_MAX_QP_RD_ATOMIC as c_int;
-        // SAFETY: `qp` is the live id's QP; both structs outlive the call.
+        // SAFETY: `qp` is the live id's QP, not destroyed during the call
+        // (the caller's duty, above); both structs outlive the call.
         to_result(unsafe { bindings::ib_query_qp(qp, &mut attr, mask, &mut init) })?;
         Ok(attr.max_rd_atomic)
     }

@@ -98,8 +98,6 @@ fn who(client_id: u64, peer: &Peer) -> String {
 struct Join {
     id: CmId,
     queue_count: u16,
-    /// RDMA reads the client asked to have outstanding against us.
-    read_depth: u8,
 }
 
 /// A finished registration, from its blocking thread.
@@ -429,11 +427,10 @@ impl Server {
         match ev.kind() {
             EventKind::ConnectRequest => {
                 let data = ev.private_data().to_vec();
-                let depth = ev.requested_read_depth();
                 let id = ev.take_conn_id();
                 drop(ev); // ack before acting on (or destroying) the new id
                 if let Some(id) = id {
-                    self.connect_request(id, &data, depth);
+                    self.connect_request(id, &data);
                 }
             }
             EventKind::Established => {
@@ -511,7 +508,7 @@ impl Server {
         }
     }
 
-    fn connect_request(&mut self, id: CmId, data: &[u8], read_depth: u8) {
+    fn connect_request(&mut self, id: CmId, data: &[u8]) {
         let peer = id.peer();
         let req = match ConnectRequest::decode(data) {
             Ok(r) => r,
@@ -523,7 +520,6 @@ impl Server {
         let join = Join {
             id,
             queue_count: req.queue_count,
-            read_depth,
         };
         let admitted = self.clients.admit(&req, peer, join, |unpinned| {
             fits_now(&req, &peer, size, unpinned)
@@ -1073,10 +1069,7 @@ fn accept(
     region: &Region,
     reply: &AcceptReply,
 ) -> Option<CmId> {
-    // Allow the client as many outstanding RDMA reads as it asks for (and
-    // the device serves): its readahead keeps several reads in flight.
-    let depth = join.read_depth.max(1);
-    if let Err(e) = join.id.accept(region, &reply.encode(), depth) {
+    if let Err(e) = join.id.accept(region, &reply.encode()) {
         error!(
             "{}: queue {}/{}: accept failed: {e}; rejecting it",
             who(client_id, &peer),

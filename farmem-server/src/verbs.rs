@@ -24,6 +24,11 @@ fn non_null<T>(p: *mut T, what: &'static str) -> io::Result<NonNull<T>> {
     })
 }
 
+/// rdma_cma.h's RDMA_MAX_RESP_RES (not in rdma-sys): as responder
+/// resources in rdma_accept, "as many as the peer asked for and the device
+/// allows".
+const RDMA_MAX_RESP_RES: u8 = 0xFF;
+
 /// An RDMA CM event channel in non-blocking mode.
 pub struct EventChannel(NonNull<rdma_event_channel>);
 
@@ -181,15 +186,6 @@ impl CmEvent {
             }
         }
     }
-
-    /// On a connect request: the RDMA reads the client wants to have
-    /// outstanding against us (its initiator depth). rdma_cm reports the
-    /// peer's parameters from the receiving side's point of view, so the
-    /// peer's initiator depth arrives as `responder_resources`.
-    pub fn requested_read_depth(&self) -> u8 {
-        // SAFETY: as in private_data.
-        unsafe { self.raw().param.conn.responder_resources }
-    }
 }
 
 impl Drop for CmEvent {
@@ -248,9 +244,9 @@ impl CmId {
     }
 
     /// Creates the connection's QP in `region`'s protection domain and
-    /// accepts with `data`, taking up to `read_depth` RDMA reads from the
-    /// client at once (capped at what the device can serve per QP).
-    pub fn accept(&self, region: &Region, data: &[u8], read_depth: u8) -> io::Result<()> {
+    /// accepts with `data`, taking as many RDMA reads from the client at
+    /// once as it asked for, up to what the device serves per QP.
+    pub fn accept(&self, region: &Region, data: &[u8]) -> io::Result<()> {
         // SAFETY: a zeroed init attr is valid; fields are set below.
         let mut attr: ibv_qp_init_attr = unsafe { std::mem::zeroed() };
         attr.send_cq = region.cq.as_ptr();
@@ -269,7 +265,10 @@ impl CmId {
         let mut p: rdma_conn_param = unsafe { std::mem::zeroed() };
         p.private_data = data.as_ptr().cast();
         p.private_data_len = data.len() as u8;
-        p.responder_resources = read_depth.min(self.max_read_depth()?);
+        // librdmacm grants min(the client's initiator depth, the device's
+        // max_qp_rd_atom) for this value; the client's readahead keeps
+        // several reads in flight per queue.
+        p.responder_resources = RDMA_MAX_RESP_RES;
         p.initiator_depth = 0;
         p.rnr_retry_count = 7;
         // SAFETY: valid id with a QP; data outlives the call.
@@ -277,26 +276,6 @@ impl CmId {
             unsafe { rdma_accept(self.0.as_ptr(), &mut p) },
             "rdma_accept",
         )
-    }
-
-    /// The most RDMA reads one QP of the id's device serves at once.
-    fn max_read_depth(&self) -> io::Result<u8> {
-        // SAFETY: valid id; `verbs` is its device context once bound.
-        let ctx = unsafe { self.0.as_ref().verbs };
-        if ctx.is_null() {
-            return Err(io::Error::new(
-                io::ErrorKind::NotConnected,
-                "id has no device",
-            ));
-        }
-        // SAFETY: zeroed device attributes are valid; filled by the call.
-        let mut attr: ibv_device_attr = unsafe { std::mem::zeroed() };
-        // SAFETY: valid context; `attr` outlives the call.
-        check(
-            unsafe { ibv_query_device(ctx, &mut attr) },
-            "ibv_query_device",
-        )?;
-        Ok(u8::try_from(attr.max_qp_rd_atom.max(1)).unwrap_or(u8::MAX))
     }
 
     /// The RDMA reads the connected QP takes from the peer at once, as

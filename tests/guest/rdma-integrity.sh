@@ -3,7 +3,8 @@
 # Soft-RoCE between two emulated guests moves ~200 pages/s, so the working
 # set is 64 MiB in a 32 MiB cgroup (the DRAM tests use 256 MiB in 128 MiB).
 # The server grants every queue the 16 outstanding RDMA reads the client
-# asks for (readahead keeps several in flight), as both ends' QPs show.
+# asks for (readahead keeps several in flight): every read queue's QP on
+# the client says so, and the server logs the depth of its side.
 # server-log: region, read depth 16)
 . /tests/lib.sh
 rdma_up $CLIENT_IP

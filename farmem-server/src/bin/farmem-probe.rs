@@ -251,7 +251,6 @@ fn bad_server(port: u16, kind: &str, secs: u64) -> Result<(), String> {
         if ev.kind() != EventKind::ConnectRequest {
             continue;
         }
-        let depth = ev.requested_read_depth();
         let Some(id) = ev.take_conn_id() else {
             continue;
         };
@@ -259,7 +258,7 @@ fn bad_server(port: u16, kind: &str, secs: u64) -> Result<(), String> {
         let device = id.device().ok_or("connection without a device")?;
         let region = Region::new(&device, 1 << 20, 4).map_err(|e| e.to_string())?;
         let data = bad_accept(kind, &region)?;
-        match id.accept(&region, &data, depth) {
+        match id.accept(&region, &data) {
             Ok(()) => say!("bad-server: accepted a connection with {kind}"),
             Err(e) => say!("bad-server: accept failed: {e}"),
         }
