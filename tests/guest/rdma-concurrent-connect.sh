@@ -9,7 +9,8 @@
 rdma_up $CLIENT_IP
 swap_on
 server_reachable
-farmem-probe churn $SERVER_IP $PORT --clients 4 --secs 120 --hold 1 > /tmp/churn.log 2>&1 &
+# (Debug kernel: 60 s of churn; the kernel client connects within 30 s.)
+farmem-probe churn $SERVER_IP $PORT --clients 4 --secs $(by_kernel 120 60) --hold 1 > /tmp/churn.log 2>&1 &
 churn=$!
 sleep 1 # the first probe client's registration is under way
 t0=$(uptime_s)

@@ -23,10 +23,10 @@ rm -f /tmp/stop /tmp/bad
     echo "churn: $i workloads"
 ) &
 churn=$!
-# At least 90 s (60 on the slower debug kernel), and on until 3 unloads
+# At least 90 s (30 on the slower debug kernel), and on until 3 unloads
 # have happened, for at most 5 minutes.
 start=$(uptime_s)
-unloads=0 raced=0 tries=0 end=$((start + $(by_kernel 90 60))) cap=$((start + 300))
+unloads=0 raced=0 tries=0 end=$((start + $(by_kernel 90 30))) cap=$((start + 300))
 while { [ "$(uptime_s)" -lt $end ] || [ $unloads -lt 3 ]; } && [ "$(uptime_s)" -lt $cap ] && [ ! -f /tmp/bad ]; do
     tries=$((tries + 1))
     refused=$(fs failed_stores)
