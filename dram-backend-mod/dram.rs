@@ -117,7 +117,11 @@ impl Backend for DramBackend {
 
     fn stats(&self) -> Stats {
         let pages = self.held.load(Relaxed);
-        self.counters.stats(pages, pages * (PAGE_SIZE as u64 + NODE_BYTES_PER_PAGE))
+        self.counters.stats(
+            pages,
+            pages * (PAGE_SIZE as u64 + NODE_BYTES_PER_PAGE),
+            self.capacity * PAGE_SIZE as u64,
+        )
     }
 }
 

@@ -9,12 +9,33 @@
 use crate::page::PageRef;
 use kernel::bindings;
 use kernel::error::{from_result, to_result};
-use kernel::ffi::{c_int, c_void};
+use kernel::ffi::{c_char, c_int, c_void};
 use kernel::prelude::*;
 use kernel::types::Opaque;
+use core::fmt::Write;
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-/// Counters reported in /sys/kernel/debug/fastswap/backend.
+/// Whether a backend can take pages; `state` in /sys/kernel/mm/fastswap.
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) enum State {
+    /// Takes stores and serves loads.
+    #[default]
+    Active,
+    /// The far memory is gone: stores are refused and go to the swap device.
+    Lost,
+}
+
+impl State {
+    fn to_c(self) -> bindings::fastswap_backend_state {
+        match self {
+            State::Active => bindings::fastswap_backend_state_FASTSWAP_BACKEND_ACTIVE,
+            State::Lost => bindings::fastswap_backend_state_FASTSWAP_BACKEND_LOST,
+        }
+    }
+}
+
+/// What a backend reports: its counters (/sys/kernel/debug/fastswap/backend),
+/// its state and its connected queues (/sys/kernel/mm/fastswap).
 #[derive(Default)]
 pub(crate) struct Stats {
     pub(crate) stores: u64,
@@ -24,6 +45,10 @@ pub(crate) struct Stats {
     pub(crate) invalidates: u64,
     pub(crate) pages: u64,
     pub(crate) bytes: u64,
+    /// Bytes the backend can hold.
+    pub(crate) capacity: u64,
+    pub(crate) state: State,
+    pub(crate) queues: u32,
 }
 
 /// The event counts every backend keeps; pages held are the backend's own.
@@ -49,7 +74,7 @@ impl Counters {
         self.invalidates.fetch_add(1, Relaxed);
     }
 
-    pub(crate) fn stats(&self, pages: u64, bytes: u64) -> Stats {
+    pub(crate) fn stats(&self, pages: u64, bytes: u64, capacity: u64) -> Stats {
         Stats {
             stores: self.stores.load(Relaxed),
             loads: self.loads.load(Relaxed),
@@ -58,6 +83,8 @@ impl Counters {
             invalidates: self.invalidates.load(Relaxed),
             pages,
             bytes,
+            capacity,
+            ..Stats::default()
         }
     }
 }
@@ -109,6 +136,33 @@ pub(crate) trait Backend: Send + Sync + Sized {
     fn poll_load(&self, _cpu: i32) {}
     fn invalidate(&self, slot: u64);
     fn stats(&self) -> Stats;
+    /// Writes the far memory server's address (`addr:port`), if there is one.
+    fn write_server(&self, _out: &mut dyn Write) -> core::fmt::Result {
+        Ok(())
+    }
+}
+
+/// A `fmt::Write` into a fixed C char array that always stays NUL-terminated;
+/// text beyond its size is cut off.
+struct CharArrayWriter<'a> {
+    buf: &'a mut [c_char],
+    len: usize,
+}
+
+impl Write for CharArrayWriter<'_> {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        for &b in s.as_bytes() {
+            if self.len + 1 >= self.buf.len() {
+                return Err(core::fmt::Error);
+            }
+            self.buf[self.len] = b as c_char;
+            self.len += 1;
+        }
+        if let Some(end) = self.buf.get_mut(self.len) {
+            *end = 0;
+        }
+        Ok(())
+    }
 }
 
 /// A registered backend.
@@ -223,17 +277,25 @@ unsafe extern "C" fn stats_callback<T: Backend>(
     out: *mut bindings::fastswap_backend_stats,
 ) {
     // SAFETY: the registry passes our `priv`.
-    let s = unsafe { backend::<T>(priv_) }.stats();
-    // SAFETY: `out` points to a stats struct owned by the caller.
-    unsafe {
-        *out = bindings::fastswap_backend_stats {
-            stores: s.stores,
-            loads: s.loads,
-            failed_stores: s.failed_stores,
-            failed_loads: s.failed_loads,
-            invalidates: s.invalidates,
-            pages: s.pages,
-            bytes: s.bytes,
-        }
+    let backend = unsafe { backend::<T>(priv_) };
+    // SAFETY: `out` points to a stats struct owned by the caller, not shared
+    // while this callback runs.
+    let out = unsafe { &mut *out };
+    let s = backend.stats();
+    *out = bindings::fastswap_backend_stats {
+        stores: s.stores,
+        loads: s.loads,
+        failed_stores: s.failed_stores,
+        failed_loads: s.failed_loads,
+        invalidates: s.invalidates,
+        pages: s.pages,
+        bytes: s.bytes,
+        capacity: s.capacity,
+        state: s.state.to_c(),
+        queues: s.queues,
+        server: [0; bindings::FASTSWAP_SERVER_LEN as usize],
     };
+    let mut w = CharArrayWriter { buf: &mut out.server, len: 0 };
+    // A server address too long for the field is shown cut short.
+    let _ = backend.write_server(&mut w);
 }

@@ -35,7 +35,7 @@ mod size;
 mod verbs;
 mod work;
 
-use backend::{AsyncLoad, Backend, Registration, Stats};
+use backend::{AsyncLoad, Backend, Registration, State, Stats};
 use ctrl::Ctrl;
 use page::PageRef;
 use verbs::Endpoint;
@@ -138,7 +138,20 @@ impl Backend for RdmaBackend {
 
     fn stats(&self) -> Stats {
         let pages = self.ctrl.pages.load(Relaxed);
-        self.ctrl.counters.stats(pages, pages * u64::from(verbs::PAGE_BYTES))
+        let page_bytes = u64::from(verbs::PAGE_BYTES);
+        let capacity = self.ctrl.nr_slots().saturating_mul(page_bytes);
+        let counters = self.ctrl.counters.stats(pages, pages * page_bytes, capacity);
+        // Any queue's loss takes the whole controller down (`mark_lost`), so
+        // while live every queue is connected and once lost none is.
+        if self.ctrl.is_live() {
+            Stats { queues: self.ctrl.queue_count().into(), ..counters }
+        } else {
+            Stats { state: State::Lost, ..counters }
+        }
+    }
+
+    fn write_server(&self, out: &mut dyn core::fmt::Write) -> core::fmt::Result {
+        write!(out, "{}", self.ctrl.server)
     }
 }
 

@@ -13,6 +13,13 @@ load_rdma
 depth=$(dmesg | sed -n 's/.*ctrl is ready for reqs: .*read depth \([0-9]*\)).*/\1/p' | tail -1)
 [ "${depth:-0}" -eq 16 ] || fail "the queues may have ${depth:-an unknown number of} RDMA reads outstanding, not the 16 asked for"
 ok "every read queue may have 16 RDMA reads outstanding"
+# /sys/kernel/mm/fastswap shows the connection: nq=2 is 6 queues.
+S=/sys/kernel/mm/fastswap
+for kv in backend=rdma state=active server=$SERVER_IP:$PORT queues=6 enabled=1; do
+    [ "$(cat $S/${kv%%=*})" = "${kv#*=}" ] || fail "$S/${kv%%=*} is '$(cat $S/${kv%%=*})', not '${kv#*=}'"
+done
+[ "$(cat $S/capacity_bytes)" -eq $(( $(backend slots) * 4096 )) ] || fail "capacity_bytes is not the server's region"
+ok "sysfs: rdma, active, $SERVER_IP:$PORT, 6 queues, $(( $(cat $S/capacity_bytes) >> 20 )) MiB"
 progress 10
 limit=$(by_kernel 32 16) # MiB; the data is twice the limit (debug kernel: 32 MiB in 16 MiB)
 cgroup memory.max ${limit}M

@@ -7,6 +7,7 @@ load_rdma
 cgroup memory.max $(by_kernel 24M 16M)
 paused_workload $(by_kernel 48M 32M)
 [ "$(backend pages)" -gt 0 ] || fail "no page is held in far memory"
+[ "$(cat /sys/kernel/mm/fastswap/state)" = active ] || fail "sysfs state is not active before the loss"
 ok "far memory holds $(backend pages) pages; killing the server"
 echo "FSTEST-KILL-SERVER"
 sleep 8
@@ -15,6 +16,10 @@ wait $pid
 rc=$?
 [ $rc -eq 135 ] || fail "the process with lost pages exited with $rc, expected SIGBUS (135)"
 ok "process faulting on a lost page got SIGBUS"
+S=/sys/kernel/mm/fastswap
+[ "$(cat $S/state)" = lost ] && [ "$(cat $S/queues)" = 0 ] && [ "$(cat $S/server)" = $SERVER_IP:$PORT ] ||
+    fail "sysfs says state $(cat $S/state), $(cat $S/queues) queues, server $(cat $S/server) after the loss"
+ok "sysfs: state lost, 0 queues, server $SERVER_IP:$PORT"
 dmesg_has "far memory server $SERVER_IP:$PORT" || fail "no message about the lost server"
 disk0=$(disk_writes)
 expect "new workload verifies with the server gone" in_cgroup $W verify --size $(by_kernel 48M 32M)
