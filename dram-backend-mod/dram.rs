@@ -119,8 +119,8 @@ impl Backend for DramBackend {
         let pages = self.held.load(Relaxed);
         self.counters.stats(
             pages,
-            pages * (PAGE_SIZE as u64 + NODE_BYTES_PER_PAGE),
-            self.capacity * PAGE_SIZE as u64,
+            pages.saturating_mul(PAGE_SIZE as u64 + NODE_BYTES_PER_PAGE),
+            self.capacity.saturating_mul(PAGE_SIZE as u64),
         )
     }
 }

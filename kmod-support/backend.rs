@@ -142,24 +142,32 @@ pub(crate) trait Backend: Send + Sync + Sized {
     }
 }
 
-/// A `fmt::Write` into a fixed C char array that always stays NUL-terminated;
-/// text beyond its size is cut off.
+/// A `fmt::Write` into a fixed C char array that always holds a C string:
+/// NUL-terminated from creation on, and text beyond its size is cut off.
 struct CharArrayWriter<'a> {
     buf: &'a mut [c_char],
     len: usize,
 }
 
+impl<'a> CharArrayWriter<'a> {
+    fn new(buf: &'a mut [c_char]) -> Self {
+        if let Some(first) = buf.first_mut() {
+            *first = 0;
+        }
+        Self { buf, len: 0 }
+    }
+}
+
 impl Write for CharArrayWriter<'_> {
     fn write_str(&mut self, s: &str) -> core::fmt::Result {
         for &b in s.as_bytes() {
+            // Keep the last byte for the NUL, which follows every write.
             if self.len + 1 >= self.buf.len() {
                 return Err(core::fmt::Error);
             }
             self.buf[self.len] = b as c_char;
             self.len += 1;
-        }
-        if let Some(end) = self.buf.get_mut(self.len) {
-            *end = 0;
+            self.buf[self.len] = 0;
         }
         Ok(())
     }
@@ -213,8 +221,12 @@ impl<T: Backend> Registration<T> {
 
 impl<T: Backend> Drop for Registration<T> {
     fn drop(&mut self) {
-        // SAFETY: registered in `new` (type invariant). Our module cannot be
-        // unloaded while fastswap.ko holds it, so no callback is running.
+        // SAFETY: registered in `new` (type invariant). The data path's
+        // callbacks are done: our module cannot be unloaded while fastswap.ko
+        // holds it. `stats` may be called from sysfs or debugfs without a
+        // module reference, but only under the registry's mutex, which
+        // unregistering takes: once this returns no callback runs, and only
+        // then does `data` drop (fields drop after `drop`).
         unsafe { bindings::fastswap_backend_unregister(self.table.get()) };
     }
 }
@@ -276,7 +288,8 @@ unsafe extern "C" fn stats_callback<T: Backend>(
     priv_: *mut c_void,
     out: *mut bindings::fastswap_backend_stats,
 ) {
-    // SAFETY: the registry passes our `priv`.
+    // SAFETY: the registry passes our `priv`, alive until `Registration::drop`
+    // unregisters, which waits for this call (the registry's mutex).
     let backend = unsafe { backend::<T>(priv_) };
     // SAFETY: `out` points to a stats struct owned by the caller, not shared
     // while this callback runs.
@@ -295,7 +308,7 @@ unsafe extern "C" fn stats_callback<T: Backend>(
         queues: s.queues,
         server: [0; bindings::FASTSWAP_SERVER_LEN as usize],
     };
-    let mut w = CharArrayWriter { buf: &mut out.server, len: 0 };
+    let mut w = CharArrayWriter::new(&mut out.server);
     // A server address too long for the field is shown cut short.
     let _ = backend.write_server(&mut w);
 }
