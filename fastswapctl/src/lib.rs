@@ -1,0 +1,15 @@
+//! fastswapctl: Fastswap's state and counters from
+//! /sys/kernel/mm/fastswap, and the reclaim offload CPU.
+
+pub mod advice;
+pub mod counters;
+pub mod cpus;
+pub mod error;
+pub mod exit;
+pub mod files;
+pub mod modules;
+pub mod reclaim;
+pub mod root;
+pub mod sysfs;
+pub mod units;
+pub mod vmstat;
