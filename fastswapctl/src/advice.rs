@@ -28,6 +28,10 @@ pub fn inactive_note(f: &Fastswap, m: &Modules) -> Option<String> {
                 )
             }
             State::None => format!("backend {} reports no state", f.backend),
+            State::Unknown => format!(
+                "backend {} reports a state the kernel has no name for (see dmesg)",
+                f.backend
+            ),
         }
     };
     Some(format!("Fastswap is not active: {why}"))
@@ -93,5 +97,12 @@ mod tests {
         let n = inactive_note(&f, &modules(true, false)).expect("a note");
         assert!(n.contains("far memory at 10.0.0.2:50000 was lost"), "{n}");
         assert!(n.contains("rmmod fastswap fastswap_rdma"), "{n}");
+    }
+
+    #[test]
+    fn unknown_state_is_not_active() {
+        let f = fastswap(true, "rdma", State::Unknown);
+        let n = inactive_note(&f, &modules(true, false)).expect("a note");
+        assert!(n.contains("backend rdma reports a state"), "{n}");
     }
 }

@@ -25,6 +25,8 @@ pub enum State {
     Lost,
     /// No backend.
     None,
+    /// The backend reported a state the kernel has no name for.
+    Unknown,
 }
 
 impl FromStr for State {
@@ -34,6 +36,7 @@ impl FromStr for State {
             "active" => Ok(State::Active),
             "lost" => Ok(State::Lost),
             "none" => Ok(State::None),
+            "unknown" => Ok(State::Unknown),
             _ => Err(()),
         }
     }
@@ -45,6 +48,7 @@ impl fmt::Display for State {
             State::Active => "active",
             State::Lost => "lost",
             State::None => "none",
+            State::Unknown => "unknown",
         })
     }
 }
@@ -92,7 +96,7 @@ impl Fastswap {
         let state = files::parse(
             &file("state"),
             &read_value(&file("state"))?,
-            "active, lost or none",
+            "active, lost, none or unknown",
         )?;
         let server = match read_value(&file("server"))?.as_str() {
             "" => None,

@@ -319,6 +319,14 @@ fn not_active_is_exit_3_with_what_to_load() {
     assert!(r.stderr.contains("insmod fastswap.ko"), "{}", r.stderr);
     assert!(!r.stderr.contains("fastswap_rdma"), "{}", r.stderr);
 
+    // A state the kernel printed as "unknown" (a backend's value it has
+    // no name for): shown, and not active.
+    let fake = Fake::new();
+    fake.set("state", "unknown");
+    let r = fake.run(&["status"]);
+    assert_eq!(r.code, Some(3), "{}", r.stderr);
+    assert_eq!(row(&r.stdout, "state"), "unknown");
+
     // Far memory lost.
     let fake = Fake::new();
     fake.set("backend", "rdma");
