@@ -7,7 +7,7 @@
 # maintainer scripts included (chrootless: they act on DPKG_ROOT, and
 # stand-ins for systemctl and depmod fail the test if they would touch this
 # host). The files must land where the README says; the installed server
-# must run; the modules' vermagic must name the release the package is
+# and fastswapctl must run; the modules' vermagic must name the release the package is
 # for, and depmod must index them there, and forget them on removal.
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -21,6 +21,7 @@ KOUT=$(source "$ROOT/scripts/lib.sh" && kernel_env normal && echo "$KOUT") || { 
 KREL=$(cat "$KOUT/include/config/kernel.release" 2>/dev/null) || { bad "no testbed kernel build in $KOUT (scripts/build builds it)"; exit 1; }
 ARCH=$(dpkg --print-architecture)
 CARGO_VERSION=$(sed -n 's/^version = "\(.*\)"/\1/p' "$ROOT/farmem-server/Cargo.toml" | head -1)
+CTL_VERSION=$(sed -n 's/^version = "\(.*\)"/\1/p' "$ROOT/fastswapctl/Cargo.toml" | head -1)
 
 if ! out=$("$ROOT/scripts/package" --out "$tmp/out" userspace modules 2>&1); then
     bad "scripts/package failed: $(tail -5 <<<"$out")"
@@ -65,6 +66,7 @@ fi
 # that everything belongs to root.
 want=(
     "-rwxr-xr-x /usr/sbin/farmem-server"
+    "-rwxr-xr-x /usr/bin/fastswapctl"
     "-rw-r--r-- /lib/systemd/system/farmem-server.service"
     "-rw-r--r-- /etc/default/farmem-server"
     "-rw-r--r-- /usr/share/doc/fastswap-tools/copyright"
@@ -124,6 +126,9 @@ envfile=$(sed -n 's/^EnvironmentFile=-\{0,1\}//p' "$unit" 2>/dev/null)
 out=$("$root/usr/sbin/farmem-server" --version 2>&1)
 [ "$out" = "farmem-server $CARGO_VERSION" ] && ok "installed farmem-server --version: $out" ||
     bad "installed farmem-server --version: $out"
+out=$("$root/usr/bin/fastswapctl" --version 2>&1)
+[ "$out" = "fastswapctl $CTL_VERSION" ] && ok "installed fastswapctl --version: $out" ||
+    bad "installed fastswapctl --version: '$out', not 'fastswapctl $CTL_VERSION'"
 
 mdir=$root/lib/modules/$KREL
 bad_modules=0
@@ -146,7 +151,8 @@ else
     bad "after removal: $(ls "$mdir/updates/fastswap" 2>&1 | head -1); modules.dep: $(head -1 "$mdir/modules.dep")"
 fi
 out=$(dpkg_root -P fastswap-tools) || bad "dpkg --root -P fastswap-tools: $(tail -3 <<<"$out")"
-if [ ! -e "$root/etc/default/farmem-server" ] && [ ! -e "$root/usr/sbin/farmem-server" ]; then
+if [ ! -e "$root/etc/default/farmem-server" ] && [ ! -e "$root/usr/sbin/farmem-server" ] &&
+    [ ! -e "$root/usr/bin/fastswapctl" ]; then
     ok "purging fastswap-tools removed its files and its conffile"
 else
     bad "files left after purging fastswap-tools"
