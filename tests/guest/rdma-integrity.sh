@@ -20,6 +20,10 @@ for kv in backend=rdma state=active server=$SERVER_IP:$PORT queues=6 enabled=1; 
 done
 [ "$(cat $S/capacity_bytes)" -eq $(( $(backend slots) * 4096 )) ] || fail "capacity_bytes is not the server's region"
 ok "sysfs: rdma, active, $SERVER_IP:$PORT, 6 queues, $(( $(cat $S/capacity_bytes) >> 20 )) MiB"
+st=$(fastswapctl status) || fail "fastswapctl status exited $? with the RDMA backend connected"
+echo "$st" | grep -q "^server *$SERVER_IP:$PORT\$" && echo "$st" | grep -q "^queues *6\$" ||
+    fail "fastswapctl status does not show the server and 6 queues: $st"
+ok "fastswapctl status: $SERVER_IP:$PORT, 6 queues"
 progress 10
 limit=$(by_kernel 32 16) # MiB; the data is twice the limit (debug kernel: 32 MiB in 16 MiB)
 cgroup memory.max ${limit}M

@@ -20,6 +20,11 @@ S=/sys/kernel/mm/fastswap
 [ "$(cat $S/state)" = lost ] && [ "$(cat $S/queues)" = 0 ] && [ "$(cat $S/server)" = $SERVER_IP:$PORT ] ||
     fail "sysfs says state $(cat $S/state), $(cat $S/queues) queues, server $(cat $S/server) after the loss"
 ok "sysfs: state lost, 0 queues, server $SERVER_IP:$PORT"
+fastswapctl status >/tmp/st 2>/tmp/err; rc=$?
+cat /tmp/st /tmp/err
+[ $rc -eq 3 ] && grep -q "^state *lost" /tmp/st && grep -q "$SERVER_IP:$PORT" /tmp/err ||
+    fail "fastswapctl status after the loss: exit $rc, no 'state lost' or no note naming the server"
+ok "fastswapctl status: exit 3, state lost, the note names the server"
 dmesg_has "far memory server $SERVER_IP:$PORT" || fail "no message about the lost server"
 disk0=$(disk_writes)
 expect "new workload verifies with the server gone" in_cgroup $W verify --size $(by_kernel 48M 32M)

@@ -13,7 +13,13 @@ show_dmesg "fastswap|frontswap"
 cgroup memory.max 32M
 disk0=$(disk_writes); out0=$(vmstat pswpout); in0=$(vmstat pswpin)
 say "workload: write 64 MiB in a cgroup limited to 32 MiB, read it back, check every byte"
-in_cgroup $W verify --size 64M | sed 's/^/demo:   /' || fail "workload"
+in_cgroup $W verify --size 64M >/tmp/workload 2>&1 &
+pid=$!
+sleep 60
+say "fastswapctl status, 60 s into the workload (/sys/kernel/mm/fastswap):"
+fastswapctl status | sed 's/^/demo:   /'
+wait $pid || { cat /tmp/workload; fail "workload"; }
+sed 's/^/demo:   /' /tmp/workload
 say "pages written to far memory: $(fs succ_stores)   (kernel pswpout: $(( $(vmstat pswpout) - out0 )))"
 say "pages read back:             $(fs loads)   (kernel pswpin: $(( $(vmstat pswpin) - in0 )); $(fs async_loads) readahead, asynchronous)"
 say "swap device sectors written: $(( $(disk_writes) - disk0 ))"

@@ -14,7 +14,13 @@ show_dmesg "fastswap[:_]|frontswap:"
 cgroup memory.max 128M
 disk0=$(disk_writes); out0=$(vmstat pswpout); in0=$(vmstat pswpin)
 say "workload: write 256 MiB in a cgroup limited to 128 MiB, read it back, check every byte"
-in_cgroup $W verify --size 256M --passes 2 | sed 's/^/demo:   /' || fail "workload"
+in_cgroup $W verify --size 256M --passes 2 >/tmp/workload 2>&1 &
+pid=$!
+sleep 15
+say "fastswapctl status, 15 s into the workload (/sys/kernel/mm/fastswap):"
+fastswapctl status | sed 's/^/demo:   /'
+wait $pid || { cat /tmp/workload; fail "workload"; }
+sed 's/^/demo:   /' /tmp/workload
 say "pages stored by fastswap:    $(fs succ_stores)   (kernel pswpout: $(( $(vmstat pswpout) - out0 )))"
 say "pages loaded by fastswap:    $(fs loads)   (kernel pswpin: $(( $(vmstat pswpin) - in0 )); $(fs async_loads) were readahead, loaded asynchronously)"
 say "stores refused (to disk):    $(fs failed_stores)"
