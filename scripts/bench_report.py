@@ -264,11 +264,12 @@ def raw_markdown(res):
     iters = {t: r.get("iterations") for r in res.raw for t in [r["raw"]]}
     L = ["", "## The link's own limit: raw one-sided verbs (raw-rdma)", "",
          "perftest between the same two guests over the same link (rdma_cm, rxe0, "
-         "4096-byte messages): `ib_read_lat` and `ib_write_lat` "
+         "4096-byte messages): `ib_read_lat` (waiting on completion events, `-e`) "
+         "and `ib_write_lat` (polling: perftest has no `-e` for writes; it reports "
+         "half the round trip of a write ping-pong) "
          f"({iters.get('ib_read_lat', '-')} iterations; the median is perftest's "
-         "t_typical; `ib_write_lat` reports half the round trip of a write "
-         "ping-pong), `ib_read_bw` and `ib_write_bw` "
-         f"({iters.get('ib_read_bw', '-')} iterations; pages/s = MsgRate in Mpps "
+         "t_typical), `ib_read_bw` and `ib_write_bw` (polling; "
+         f"{iters.get('ib_read_bw', '-')} iterations; pages/s = MsgRate in Mpps "
          f"x 10^6); median of {rounds} round(s).", "",
          "| backend | read p50 µs | read p99 µs | read p99.9 µs | write p50 µs "
          "| write p99 µs | read pages/s | write pages/s |",
