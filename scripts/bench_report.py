@@ -304,6 +304,9 @@ def raw_markdown(res):
         L.append(f"| {name} | {raw_name} | {fmt(fv, digits)} "
                  f"| {'FAILED' if why == 'raw-rdma failed' else fmt(rv, digits)} "
                  f"| {why if ratio is None else f'{ratio:.2f}x'} |")
+    L += ["", "A sequential fault is mostly served from pages readahead already "
+          "brought in, so its latency can be below one read's; tails (p99, p99.9) "
+          "on both sides are mostly the emulator's scheduling."]
     return L
 
 
