@@ -23,6 +23,10 @@ pub(crate) enum State {
     Active,
     /// The far memory is gone: stores are refused and go to the swap device.
     Lost,
+    /// The connection is down and being remade: stores are refused, loads
+    /// of pages held wait.
+    #[allow(dead_code)] // only the RDMA backend reconnects
+    Reconnecting,
 }
 
 impl State {
@@ -30,6 +34,7 @@ impl State {
         match self {
             State::Active => bindings::fastswap_backend_state_FASTSWAP_BACKEND_ACTIVE,
             State::Lost => bindings::fastswap_backend_state_FASTSWAP_BACKEND_LOST,
+            State::Reconnecting => bindings::fastswap_backend_state_FASTSWAP_BACKEND_RECONNECTING,
         }
     }
 }
