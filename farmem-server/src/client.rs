@@ -102,6 +102,7 @@ impl Connection {
                 addr: 0,
                 rkey: 0,
                 size: 0,
+                secret: 0,
             },
         };
         let mut dst = sockaddr_in(server);

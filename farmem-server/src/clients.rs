@@ -15,6 +15,15 @@
 //! queue must come from the same peer (address and GID) as queue 0, and
 //! once all its queues have joined the client takes no new ones, even if
 //! one drops.
+//!
+//! Reconnects (protocol version 2): each client gets a random session
+//! secret, sent in every accept. When the last queue of a complete
+//! version-2 client goes, its region is kept for `linger` (the client may
+//! be riding through an outage); a queue presenting the client's id, the
+//! secret and the reconnect flag from the client's first address is
+//! re-attached to that region, replacing the queue's old connection if
+//! the server still holds it. A stolen id without the secret is refused,
+//! and so is the secret from another address.
 
 use crate::budget::Budget;
 use crate::peer::Peer;
@@ -34,6 +43,9 @@ pub struct Limits {
     /// Time from a client's region being ready until all its queues must
     /// have joined.
     pub join_deadline: Duration,
+    /// How long a version-2 client's region is kept after its last queue
+    /// went, for it to reconnect; zero frees it at once.
+    pub linger: Duration,
 }
 
 enum State<R, W> {
@@ -61,6 +73,12 @@ struct Client<R, W> {
     /// must be.
     deadline: Option<Instant>,
     state: State<R, W>,
+    /// Protocol version of its queue 0; version 1 cannot reconnect.
+    version: u16,
+    /// The session secret a reconnect must present.
+    secret: u64,
+    /// Since when it has had no queue while its region is kept.
+    detached: Option<Instant>,
 }
 
 impl<R, W> Client<R, W> {
@@ -79,6 +97,15 @@ pub enum Admit<'a, R, W> {
     Wait,
     /// Accept the join with the client's region.
     Accept(W, &'a R),
+    /// A reconnect with the right secret: accept the join with the
+    /// client's region. With `replaced`, the server still held a
+    /// connection for this queue: drop it (and ignore its later events)
+    /// without releasing the queue.
+    Reattach {
+        join: W,
+        region: &'a R,
+        replaced: bool,
+    },
 }
 
 /// The outcome of a registration, for its waiting joins.
@@ -110,6 +137,9 @@ pub struct Evicted<R> {
 #[derive(Debug, PartialEq, Eq)]
 pub struct Expired<R> {
     pub client_id: u64,
+    /// The client had all its queues and lost them, and did not
+    /// reconnect within the linger time.
+    pub lingered: bool,
     pub peer: Peer,
     pub joined: usize,
     pub queue_count: u16,
@@ -146,18 +176,23 @@ impl<R, W> Clients<R, W> {
     /// `join` is what waits, or is handed back to be accepted. A new
     /// client is charged to the budget, then `fits` is asked whether its
     /// region fits in memory now, given the bytes of registrations still
-    /// running. On refusal the join comes back with the status to reject
-    /// it with.
+    /// running; it gets `secret` as its session secret (random, drawn by
+    /// the caller). On refusal the join comes back with the status to
+    /// reject it with.
     pub fn admit(
         &mut self,
         req: &ConnectRequest,
         peer: Peer,
         join: W,
+        secret: u64,
         fits: impl FnOnce(u64) -> bool,
     ) -> Result<Admit<'_, R, W>, (Status, W)> {
         let q = usize::from(req.queue);
+        if req.reconnect {
+            return self.reattach(req, peer, join);
+        }
         if !self.by_id.contains_key(&req.client_id) {
-            return match self.new_client(req, peer, fits) {
+            return match self.new_client(req, peer, secret, fits) {
                 Ok(ticket) => {
                     if let Some(c) = self.by_id.get_mut(&req.client_id) {
                         c.state = State::Registering {
@@ -203,12 +238,60 @@ impl<R, W> Clients<R, W> {
         }
     }
 
+    /// A reconnect: re-attaches queue `req.queue` to the client's region
+    /// if the secret and the peer match.
+    fn reattach(
+        &mut self,
+        req: &ConnectRequest,
+        peer: Peer,
+        join: W,
+    ) -> Result<Admit<'_, R, W>, (Status, W)> {
+        let Some(c) = self.by_id.get_mut(&req.client_id) else {
+            return Err((Status::SessionGone, join));
+        };
+        if c.version < crate::protocol::VERSION || c.secret != req.secret || c.peer != peer {
+            return Err((Status::BadSecret, join));
+        }
+        if c.queues.len() != usize::from(req.queue_count) {
+            return Err((Status::QueueCountMismatch, join));
+        }
+        let State::Ready { region } = &c.state else {
+            return Err((Status::SessionGone, join));
+        };
+        let q = usize::from(req.queue);
+        let replaced = c.queues[q];
+        if !replaced {
+            c.queues[q] = true;
+            c.live += 1;
+        }
+        c.detached = None;
+        Ok(Admit::Reattach {
+            join,
+            region,
+            replaced,
+        })
+    }
+
+    /// The client's session secret.
+    pub fn secret(&self, client_id: u64) -> Option<u64> {
+        self.by_id.get(&client_id).map(|c| c.secret)
+    }
+
+    /// Whether the client's region is kept for a reconnect with no queue
+    /// connected.
+    pub fn is_detached(&self, client_id: u64) -> bool {
+        self.by_id
+            .get(&client_id)
+            .is_some_and(|c| c.detached.is_some())
+    }
+
     /// Creates a registering client for queue 0 of `req`, within the
     /// limits; returns its registration ticket.
     fn new_client(
         &mut self,
         req: &ConnectRequest,
         peer: Peer,
+        secret: u64,
         fits: impl FnOnce(u64) -> bool,
     ) -> Result<u64, Status> {
         if req.queue != 0 {
@@ -244,6 +327,9 @@ impl<R, W> Clients<R, W> {
                 ticket,
                 waiting: Vec::new(),
             },
+            version: req.version,
+            secret,
+            detached: None,
         };
         c.queues[0] = true;
         c.joined[0] = true;
@@ -299,8 +385,11 @@ impl<R, W> Clients<R, W> {
     }
 
     /// Marks a connected queue gone. Returns the client's region once its
-    /// last queue is gone, for the caller to free.
-    pub fn release(&mut self, client_id: u64, queue: u16) -> Option<R> {
+    /// last queue is gone, for the caller to free, unless the region is
+    /// kept for a reconnect (a complete version-2 client, a non-zero
+    /// linger time): then the client is detached from `now` on.
+    pub fn release(&mut self, client_id: u64, queue: u16, now: Instant) -> Option<R> {
+        let linger = self.limits.linger;
         let c = self.by_id.get_mut(&client_id)?;
         if !matches!(c.state, State::Ready { .. }) {
             return None;
@@ -312,6 +401,10 @@ impl<R, W> Clients<R, W> {
         *slot = false;
         c.live -= 1;
         if c.live > 0 {
+            return None;
+        }
+        if c.version >= crate::protocol::VERSION && !linger.is_zero() && c.is_complete() {
+            c.detached = Some(now);
             return None;
         }
         match self.remove(client_id)?.state {
@@ -333,12 +426,16 @@ impl<R, W> Clients<R, W> {
     }
 
     /// Removes every client whose deadline has passed with queues still
-    /// missing.
+    /// missing, and every detached client whose linger time is over.
     pub fn expire(&mut self, now: Instant) -> Vec<Expired<R>> {
+        let linger = self.limits.linger;
         let due: Vec<u64> = self
             .by_id
             .iter()
-            .filter(|(_, c)| c.deadline.is_some_and(|d| d <= now))
+            .filter(|(_, c)| {
+                c.deadline.is_some_and(|d| d <= now)
+                    || c.detached.is_some_and(|d| d + linger <= now)
+            })
             .map(|(id, _)| *id)
             .collect();
         let mut out = Vec::new();
@@ -347,9 +444,11 @@ impl<R, W> Clients<R, W> {
                 continue;
             };
             let (joined, queue_count) = (c.joined_count, c.queues.len() as u16);
+            let lingered = c.detached.is_some();
             if let State::Ready { region } = c.state {
                 out.push(Expired {
                     client_id,
+                    lingered,
                     peer: c.peer,
                     joined,
                     queue_count,
@@ -378,6 +477,29 @@ impl<R, W> Clients<R, W> {
         }
     }
 
+    /// A client that stopped answering: a complete version-2 client
+    /// (with a non-zero linger time) loses its queues but keeps its
+    /// region for a reconnect (`Ok`, with its peer and queue count);
+    /// any other ready client is removed as by [`Clients::evict`] (`Err`).
+    pub fn detach(
+        &mut self,
+        client_id: u64,
+        now: Instant,
+    ) -> Option<Result<(Peer, u16), Evicted<R>>> {
+        let linger = self.limits.linger;
+        let c = self.by_id.get_mut(&client_id)?;
+        if !matches!(c.state, State::Ready { .. }) {
+            return None;
+        }
+        if c.version >= crate::protocol::VERSION && !linger.is_zero() && c.is_complete() {
+            c.queues.iter_mut().for_each(|q| *q = false);
+            c.live = 0;
+            c.detached.get_or_insert(now);
+            return Some(Ok((c.peer, c.queues.len() as u16)));
+        }
+        self.evict(client_id).map(Err)
+    }
+
     /// The client's region, once it is ready.
     pub fn region(&self, client_id: u64) -> Option<&R> {
         match &self.by_id.get(&client_id)?.state {
@@ -396,7 +518,14 @@ impl<R, W> Clients<R, W> {
 
     /// The earliest deadline of a client still missing queues.
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.by_id.values().filter_map(|c| c.deadline).min()
+        let linger = self.limits.linger;
+        self.by_id
+            .values()
+            .filter_map(|c| match (c.deadline, c.detached) {
+                (Some(d), Some(t)) => Some(d.min(t + linger)),
+                (d, t) => d.or(t.map(|t| t + linger)),
+            })
+            .min()
     }
 
     /// Whether every queue of the client has joined (it takes no more).
@@ -438,6 +567,7 @@ mod tests {
             max_clients: 8,
             max_per_peer: 8,
             join_deadline: Duration::from_secs(60),
+            linger: Duration::ZERO,
         }
     }
 
@@ -451,6 +581,8 @@ mod tests {
     fn req(client_id: u64, queue: u16, queue_count: u16) -> ConnectRequest {
         ConnectRequest {
             version: VERSION,
+            reconnect: false,
+            secret: 0,
             queue,
             queue_count,
             client_id,
@@ -467,13 +599,14 @@ mod tests {
     }
 
     fn join(c: &mut Table, id: u64, q: u16, n: u16, p: Peer) -> Got {
-        match c.admit(&req(id, q, n), p, q, |_| true) {
+        match c.admit(&req(id, q, n), p, q, 0x5ec0_0000 + id, |_| true) {
             Ok(Admit::Register { ticket }) => Got::Register(ticket),
             Ok(Admit::Wait) => Got::Wait,
             Ok(Admit::Accept(w, r)) => {
                 assert_eq!(w, q, "the join comes back");
                 Got::Accept(r.clone())
             }
+            Ok(Admit::Reattach { .. }) => panic!("a first connect is never re-attached"),
             Err((s, w)) => {
                 assert_eq!(w, q, "the join comes back");
                 Got::Refused(s)
@@ -495,6 +628,151 @@ mod tests {
         }
     }
 
+    impl Table {
+        fn release_now(&mut self, id: u64, q: u16) -> Option<String> {
+            self.release(id, q, Instant::now())
+        }
+    }
+
+    fn reconnect(
+        c: &mut Table,
+        id: u64,
+        q: u16,
+        n: u16,
+        p: Peer,
+        secret: u64,
+    ) -> Result<bool, Status> {
+        let r = ConnectRequest {
+            reconnect: true,
+            secret,
+            ..req(id, q, n)
+        };
+        match c.admit(&r, p, q, 0xbad, |_| panic!("a reconnect registers nothing")) {
+            Ok(Admit::Reattach {
+                join,
+                region,
+                replaced,
+            }) => {
+                assert_eq!(join, q);
+                assert_eq!(region, &format!("r{id}"));
+                Ok(replaced)
+            }
+            Ok(_) => panic!("a reconnect is re-attached or refused"),
+            Err((s, w)) => {
+                assert_eq!(w, q);
+                Err(s)
+            }
+        }
+    }
+
+    fn lingering() -> Limits {
+        Limits {
+            linger: Duration::from_secs(30),
+            ..limits()
+        }
+    }
+
+    #[test]
+    fn a_complete_client_lingers_and_is_reattached_with_its_secret() {
+        let mut c = Table::new(lingering());
+        let t = Instant::now();
+        assert_eq!(connect(&mut c, 7, 2, peer(2), t), Got::Accept("r7".into()));
+        assert_eq!(join(&mut c, 7, 1, 2, peer(2)), Got::Accept("r7".into()));
+        let secret = c.secret(7).unwrap();
+        assert_eq!(secret, 0x5ec0_0007);
+        // Every queue goes: the region is kept, still charged.
+        assert_eq!(c.release(7, 0, t), None);
+        assert_eq!(c.release(7, 1, t), None);
+        assert!(c.is_detached(7));
+        assert_eq!(c.used(), SIZE);
+        assert_eq!(c.next_deadline(), Some(t + Duration::from_secs(30)));
+        // A plain join with the stolen id is refused (all queues were in);
+        // a reconnect without the secret or from another address too.
+        assert_eq!(
+            join(&mut c, 7, 0, 2, peer(2)),
+            Got::Refused(Status::ClientClosed)
+        );
+        assert_eq!(
+            reconnect(&mut c, 7, 0, 2, peer(2), secret ^ 1),
+            Err(Status::BadSecret)
+        );
+        assert_eq!(
+            reconnect(&mut c, 7, 0, 2, peer(3), secret),
+            Err(Status::BadSecret)
+        );
+        assert_eq!(
+            reconnect(&mut c, 8, 0, 2, peer(2), secret),
+            Err(Status::SessionGone)
+        );
+        // The right secret from the same address re-attaches every queue.
+        assert_eq!(reconnect(&mut c, 7, 0, 2, peer(2), secret), Ok(false));
+        assert!(!c.is_detached(7));
+        assert_eq!(reconnect(&mut c, 7, 1, 2, peer(2), secret), Ok(false));
+        assert_eq!(c.live_queues(7), 2);
+        assert!(
+            c.expire(t + Duration::from_secs(60)).is_empty(),
+            "re-attached: not expired"
+        );
+        // Lost again, and not back within the linger time: freed.
+        let t2 = t + Duration::from_secs(100);
+        assert_eq!(c.release(7, 0, t2), None);
+        assert_eq!(c.release(7, 1, t2), None);
+        assert!(c.expire(t2 + Duration::from_secs(29)).is_empty());
+        let e = c.expire(t2 + Duration::from_secs(30));
+        assert_eq!(e.len(), 1);
+        assert!(e[0].lingered);
+        assert_eq!(e[0].region, "r7");
+        assert!(c.is_empty());
+        assert_eq!(c.used(), 0);
+        assert_eq!(
+            reconnect(&mut c, 7, 0, 2, peer(2), secret),
+            Err(Status::SessionGone)
+        );
+    }
+
+    #[test]
+    fn a_reconnect_replaces_a_queue_the_server_still_holds() {
+        let mut c = Table::new(lingering());
+        let t = Instant::now();
+        assert_eq!(connect(&mut c, 7, 2, peer(2), t), Got::Accept("r7".into()));
+        assert_eq!(join(&mut c, 7, 1, 2, peer(2)), Got::Accept("r7".into()));
+        let secret = c.secret(7).unwrap();
+        // The server has not noticed the outage: both queues still live.
+        assert_eq!(reconnect(&mut c, 7, 0, 2, peer(2), secret), Ok(true));
+        assert_eq!(reconnect(&mut c, 7, 1, 2, peer(2), secret), Ok(true));
+        assert_eq!(c.live_queues(7), 2);
+        assert_eq!(
+            reconnect(&mut c, 7, 1, 3, peer(2), secret),
+            Err(Status::QueueCountMismatch)
+        );
+    }
+
+    #[test]
+    fn version_1_clients_and_incomplete_clients_do_not_linger() {
+        let mut c = Table::new(lingering());
+        let t = Instant::now();
+        let v1 = ConnectRequest {
+            version: crate::protocol::VERSION_1,
+            ..req(9, 0, 1)
+        };
+        let Ok(Admit::Register { ticket }) = c.admit(&v1, peer(2), 0, 1, |_| true) else {
+            panic!("v1 client refused");
+        };
+        assert!(matches!(
+            c.registered(9, ticket, Some("r9".into()), t),
+            Registered::Ready { .. }
+        ));
+        assert_eq!(c.release(9, 0, t), Some("r9".to_string()));
+        assert_eq!(
+            reconnect(&mut c, 9, 0, 1, peer(2), 1),
+            Err(Status::SessionGone)
+        );
+        // A client whose queues never all joined is freed at once.
+        assert_eq!(connect(&mut c, 7, 2, peer(2), t), Got::Accept("r7".into()));
+        assert_eq!(c.release(7, 0, t), Some("r7".to_string()));
+        assert!(c.is_empty());
+    }
+
     #[test]
     fn region_made_once_and_freed_with_last_queue() {
         let mut c = Table::new(limits());
@@ -504,10 +782,10 @@ mod tests {
             assert_eq!(join(&mut c, 7, q, 3, peer(2)), Got::Accept("r7".into()));
         }
         assert_eq!(c.used(), SIZE);
-        assert_eq!(c.release(7, 0), None);
-        assert_eq!(c.release(7, 0), None, "double release is ignored");
-        assert_eq!(c.release(7, 2), None);
-        assert_eq!(c.release(7, 1), Some("r7".to_string()));
+        assert_eq!(c.release_now(7, 0), None);
+        assert_eq!(c.release_now(7, 0), None, "double release is ignored");
+        assert_eq!(c.release_now(7, 2), None);
+        assert_eq!(c.release_now(7, 1), Some("r7".to_string()));
         assert!(c.is_empty());
         assert_eq!(c.used(), 0);
     }
@@ -519,7 +797,7 @@ mod tests {
         assert_eq!(connect(&mut c, 1, 1, peer(2), t), Got::Accept("r1".into()));
         assert_eq!(connect(&mut c, 2, 1, peer(2), t), Got::Accept("r2".into()));
         assert_eq!(c.len(), 2);
-        assert_eq!(c.release(1, 0), Some("r1".into()));
+        assert_eq!(c.release_now(1, 0), Some("r1".into()));
         assert_eq!(c.live_queues(2), 1);
     }
 
@@ -558,7 +836,7 @@ mod tests {
         assert_eq!(c.next_deadline(), None);
         assert_eq!(c.expire(t + Duration::from_secs(3600)), vec![]);
         // A release of a queue that is only waiting is ignored.
-        assert_eq!(c.release(1, 1), None);
+        assert_eq!(c.release_now(1, 1), None);
         match c.registered(1, slow, Some("r1".into()), t) {
             Registered::Ready { region, waiting } => {
                 assert_eq!(region, "r1");
@@ -602,7 +880,7 @@ mod tests {
         let mut c = Table::new(limits());
         let mut seen = Vec::new();
         for id in 0..3u64 {
-            let r = c.admit(&req(id, 0, 1), peer(2), 0, |unpinned| {
+            let r = c.admit(&req(id, 0, 1), peer(2), 0, 1, |unpinned| {
                 seen.push(unpinned);
                 true
             });
@@ -610,7 +888,7 @@ mod tests {
         }
         assert_eq!(seen, vec![0, SIZE, 2 * SIZE]);
         assert_eq!(
-            c.admit(&req(9, 0, 1), peer(2), 0, |_| false),
+            c.admit(&req(9, 0, 1), peer(2), 0, 1, |_| false),
             Err((Status::NoMemory, 0))
         );
         assert_eq!(c.len(), 3, "a region that does not fit leaves no client");
@@ -645,7 +923,7 @@ mod tests {
         }
         assert_eq!((registering, refused), (4, 96));
         // Freeing one (id 1 registered and connected) makes room for one more.
-        assert_eq!(c.release(1, 0), Some("r1".into()));
+        assert_eq!(c.release_now(1, 0), Some("r1".into()));
         assert!(matches!(
             connect(&mut c, 500, 1, peer(1), t),
             Got::Accept(_)
@@ -683,7 +961,7 @@ mod tests {
             gid: [9; 16],
             ..peer(2)
         };
-        assert_eq!(c.release(1, 0), Some("r1".into()));
+        assert_eq!(c.release_now(1, 0), Some("r1".into()));
         assert!(matches!(
             connect(&mut c, 5, 1, other_gid, t),
             Got::Accept(_)
@@ -708,6 +986,7 @@ mod tests {
         assert_eq!(
             c.expire(t0 + dl),
             vec![Expired {
+                lingered: false,
                 client_id: 1,
                 peer: peer(2),
                 joined: 1,
@@ -721,7 +1000,7 @@ mod tests {
         assert_eq!(c.used(), SIZE, "the expired region is no longer charged");
         // A late release of the expired client's queue is ignored, and its
         // late queues find no client.
-        assert_eq!(c.release(1, 0), None);
+        assert_eq!(c.release_now(1, 0), None);
         assert_eq!(
             join(&mut c, 1, 1, 6, peer(2)),
             Got::Refused(Status::UnknownClient)
@@ -787,7 +1066,7 @@ mod tests {
     fn a_client_is_created_by_its_queue_0_only() {
         let mut c = Table::new(limits());
         let mut called = false;
-        let r = c.admit(&req(1, 2, 3), peer(2), 2, |_| {
+        let r = c.admit(&req(1, 2, 3), peer(2), 2, 1, |_| {
             called = true;
             true
         });
@@ -810,7 +1089,7 @@ mod tests {
             join(&mut c, 1, 1, 3, peer(2)),
             Got::Refused(Status::ClientClosed)
         );
-        assert_eq!(c.release(1, 1), None);
+        assert_eq!(c.release_now(1, 1), None);
         assert_eq!(
             join(&mut c, 1, 1, 3, peer(2)),
             Got::Refused(Status::ClientClosed),
@@ -829,7 +1108,7 @@ mod tests {
         let t0 = Instant::now();
         assert!(matches!(connect(&mut c, 1, 3, peer(2), t0), Got::Accept(_)));
         assert!(matches!(join(&mut c, 1, 1, 3, peer(2)), Got::Accept(_)));
-        assert_eq!(c.release(1, 1), None);
+        assert_eq!(c.release_now(1, 1), None);
         assert!(matches!(join(&mut c, 1, 1, 3, peer(2)), Got::Accept(_)));
         assert!(matches!(join(&mut c, 1, 2, 3, peer(2)), Got::Accept(_)));
         assert_eq!(c.next_deadline(), None);
@@ -862,7 +1141,7 @@ mod tests {
         assert_eq!(c.region(1), None);
         assert_eq!(c.used(), SIZE);
         // Its queues' late disconnects are ignored; its id may start over.
-        assert_eq!(c.release(1, 0), None);
+        assert_eq!(c.release_now(1, 0), None);
         assert!(matches!(join(&mut c, 1, 0, 2, peer(2)), Got::Register(_)));
         // A client still registering is not evicted.
         assert_eq!(c.evict(1), None);
@@ -876,7 +1155,7 @@ mod tests {
         let t0 = Instant::now();
         assert!(matches!(connect(&mut c, 1, 2, peer(2), t0), Got::Accept(_)));
         assert!(matches!(join(&mut c, 1, 1, 2, peer(2)), Got::Accept(_)));
-        assert_eq!(c.release(1, 0), None);
+        assert_eq!(c.release_now(1, 0), None);
         assert_eq!(c.expire(t0 + Duration::from_secs(3600)), vec![]);
         assert_eq!(c.live_queues(1), 1);
     }

@@ -98,6 +98,8 @@ fn who(client_id: u64, peer: &Peer) -> String {
 struct Join {
     id: CmId,
     queue_count: u16,
+    /// The client's protocol version: the accept is sent in it.
+    version: u16,
 }
 
 /// A finished registration, from its blocking thread.
@@ -336,14 +338,15 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
         None => "keep-alives off".to_string(),
     };
     info!(
-        "listening on port {} (address {}): {} MiB per client, memory budget {} MiB, at most {} clients, {} per address, {} s to join all queues, {keepalive}",
+        "listening on port {} (address {}): {} MiB per client, memory budget {} MiB, at most {} clients, {} per address, {} s to join all queues, {keepalive}, {} s to reconnect",
         cfg.addr.port(),
         cfg.addr.ip(),
         l.region_size >> 20,
         l.budget >> 20,
         l.max_clients,
         l.max_per_peer,
-        l.join_deadline.as_secs()
+        l.join_deadline.as_secs(),
+        l.linger.as_secs()
     );
 
     let mut server = Server {
@@ -520,8 +523,23 @@ impl Server {
         let join = Join {
             id,
             queue_count: req.queue_count,
+            version: req.version,
         };
-        let admitted = self.clients.admit(&req, peer, join, |unpinned| {
+        // A new client's session secret; an existing client keeps its own.
+        let secret = match self.clients.secret(req.client_id) {
+            Some(s) => s,
+            None => match system::random_u64() {
+                Ok(s) => s,
+                Err(e) => {
+                    error!(
+                        "{}: cannot draw a session secret: {e}",
+                        who(req.client_id, &peer)
+                    );
+                    return self.reject(join.id, Status::NoMemory, &peer, Some(&req));
+                }
+            },
+        };
+        let admitted = self.clients.admit(&req, peer, join, secret, |unpinned| {
             fits_now(&req, &peer, size, unpinned)
         });
         match admitted {
@@ -532,8 +550,63 @@ impl Server {
                 req.queue + 1,
                 req.queue_count
             ),
+            Ok(Admit::Reattach {
+                join,
+                region,
+                replaced,
+            }) => {
+                if replaced {
+                    // The server still held this queue's old connection
+                    // (it had not noticed the outage): drop it without
+                    // releasing the queue; its late events find no conn.
+                    let old: Vec<usize> = self
+                        .conns
+                        .iter()
+                        .filter(|(_, c)| c.client_id == req.client_id && c.queue == req.queue)
+                        .map(|(k, _)| *k)
+                        .collect();
+                    for k in old {
+                        if let Some(c) = self.conns.remove(&k) {
+                            if let Some(l) = &mut self.liveness {
+                                l.remove_queue(k);
+                            }
+                            self.watchers.release(c.device);
+                            c.id.disconnect();
+                            drop(c);
+                        }
+                    }
+                }
+                info!(
+                    "{}: queue {}/{} re-attached to its region ({} MiB) with its session secret{}",
+                    who(req.client_id, &peer),
+                    req.queue + 1,
+                    req.queue_count,
+                    region.size() >> 20,
+                    if replaced {
+                        ", replacing its old connection"
+                    } else {
+                        ""
+                    }
+                );
+                let reply = reply(region, secret);
+                let id = accept(
+                    &mut self.conns,
+                    &mut self.watchers,
+                    join,
+                    req.client_id,
+                    req.queue,
+                    peer,
+                    region,
+                    &reply,
+                );
+                if let Some(id) = id {
+                    self.accept_failed(id, req.client_id, req.queue, &peer);
+                } else {
+                    self.check_complete(req.client_id, &peer, req.queue_count);
+                }
+            }
             Ok(Admit::Accept(join, region)) => {
-                let reply = reply(region);
+                let reply = reply(region, secret);
                 let id = accept(
                     &mut self.conns,
                     &mut self.watchers,
@@ -628,6 +701,7 @@ impl Server {
             Err(e) => (None, Some(e.to_string())),
         };
         let (used, budget) = (self.clients.used(), self.clients.limits().budget);
+        let secret = self.clients.secret(client_id).unwrap_or_default();
         match self
             .clients
             .registered(client_id, ticket, region, Instant::now())
@@ -646,7 +720,7 @@ impl Server {
                     used >> 20,
                     budget >> 20
                 );
-                let reply = reply(region);
+                let reply = reply(region, secret);
                 let queue_count = waiting.first().map_or(0, |(_, j)| j.queue_count);
                 let mut failed = Vec::new();
                 for (queue, join) in waiting {
@@ -886,8 +960,26 @@ impl Server {
                 drop(c); // the QP goes before the region's PD
             }
         }
-        let Some(e) = self.clients.evict(d.client_id) else {
-            return;
+        let last_error = d
+            .last_failure
+            .as_ref()
+            .map(|f| format!(" (last error: {f})"))
+            .unwrap_or_default();
+        let e = match self.clients.detach(d.client_id, Instant::now()) {
+            None => return,
+            Some(Ok((peer, queue_count))) => {
+                if let Some(l) = &mut self.liveness {
+                    l.forget(d.client_id);
+                }
+                warn!(
+                    "{}: declared dead: no keep-alive answered for {} s{last_error}; disconnected {queues} of {queue_count} queues, keeping its region for {} s for a reconnect",
+                    who(d.client_id, &peer),
+                    d.silent_for.as_secs(),
+                    self.clients.limits().linger.as_secs()
+                );
+                return;
+            }
+            Some(Err(e)) => e,
         };
         let last = d
             .last_failure
@@ -998,6 +1090,19 @@ impl Server {
         if let Some(l) = &mut self.liveness {
             l.forget(e.client_id);
         }
+        if e.lingered {
+            let size = e.region.size();
+            drop(e.region);
+            warn!(
+                "{}: did not reconnect within {} s; freed {} MiB region ({} of {} MiB in use)",
+                who(e.client_id, &e.peer),
+                self.clients.limits().linger.as_secs(),
+                size >> 20,
+                self.clients.used() >> 20,
+                self.clients.limits().budget >> 20
+            );
+            return;
+        }
         warn!(
             "{}: only {} of {} queues joined within {} s; disconnected, freed {} MiB region",
             who(e.client_id, &e.peer),
@@ -1031,7 +1136,19 @@ impl Server {
     }
 
     fn release(&mut self, client_id: u64, queue: u16, peer: &Peer) {
-        if let Some(region) = self.clients.release(client_id, queue) {
+        let was_detached = self.clients.is_detached(client_id);
+        let region = self.clients.release(client_id, queue, Instant::now());
+        if region.is_none() && !was_detached && self.clients.is_detached(client_id) {
+            if let Some(l) = &mut self.liveness {
+                l.forget(client_id);
+            }
+            info!(
+                "{}: all queues gone; keeping its region for {} s for a reconnect",
+                who(client_id, peer),
+                self.clients.limits().linger.as_secs()
+            );
+        }
+        if let Some(region) = region {
             if let Some(l) = &mut self.liveness {
                 l.forget(client_id);
             }
@@ -1048,11 +1165,12 @@ impl Server {
     }
 }
 
-fn reply(region: &Region) -> AcceptReply {
+fn reply(region: &Region, secret: u64) -> AcceptReply {
     AcceptReply {
         addr: region.iova(),
         rkey: region.rkey(),
         size: region.size(),
+        secret,
     }
 }
 
@@ -1069,7 +1187,7 @@ fn accept(
     region: &Region,
     reply: &AcceptReply,
 ) -> Option<CmId> {
-    if let Err(e) = join.id.accept(region, &reply.encode()) {
+    if let Err(e) = join.id.accept(region, &reply.encode_for(join.version)) {
         error!(
             "{}: queue {}/{}: accept failed: {e}; rejecting it",
             who(client_id, &peer),

@@ -33,7 +33,9 @@
 use clap::{Parser, Subcommand};
 use farmem_server::client::{ClientError, Connection};
 use farmem_server::logging::ShortId;
-use farmem_server::protocol::{AcceptReply, ConnectRequest, Status, MAGIC, VERSION};
+use farmem_server::protocol::{
+    AcceptReply, ConnectRequest, Status, ACCEPT_LEN, CONNECT_LEN, MAGIC, VERSION,
+};
 use farmem_server::size::Size;
 use farmem_server::verbs::{EventChannel, EventKind, Region};
 use std::collections::BTreeMap;
@@ -165,12 +167,14 @@ fn parse_hex(s: &str) -> Result<u64, String> {
     u64::from_str_radix(s.trim_start_matches("0x"), 16).map_err(|e| format!("{s:?}: {e}"))
 }
 
-fn request(client_id: u64, queue: u16, queue_count: u16) -> [u8; 24] {
+fn request(client_id: u64, queue: u16, queue_count: u16) -> [u8; CONNECT_LEN] {
     ConnectRequest {
         version: VERSION,
         queue,
         queue_count,
         client_id,
+        reconnect: false,
+        secret: 0,
     }
     .encode()
 }
@@ -208,11 +212,12 @@ fn reject(server: SocketAddrV4, kind: &str) -> Result<(), String> {
 }
 
 /// A flawed accept of `kind` for `region`.
-fn bad_accept(kind: &str, region: &Region) -> Result<[u8; 32], String> {
+fn bad_accept(kind: &str, region: &Region) -> Result<[u8; ACCEPT_LEN], String> {
     let mut reply = AcceptReply {
         addr: region.iova(),
         rkey: region.rkey(),
         size: region.size(),
+        secret: 1,
     };
     match kind {
         "tiny" => reply.size = 100,
