@@ -43,6 +43,10 @@ pub(crate) struct Ctrl {
     pub(crate) client: Endpoint,
     pub(crate) client_id: u64,
     nq: u32,
+    /// `reconnect_timeout_s=`: how long a lost connection is retried
+    /// before the far memory is declared lost (not yet used: see
+    /// `mark_lost`).
+    pub(crate) reconnect_timeout_s: u32,
     /// `nq * 3`, at most [`protocol::MAX_QUEUES`].
     queue_count: u16,
     /// Built before the controller is complete (each holds a pointer to
@@ -129,7 +133,7 @@ impl Ctrl {
 
     /// Connects `nq * 3` queues to `server`, one after another; any failure
     /// tears down what was connected. Bounded by the per-queue timeout.
-    pub(crate) fn connect(server: Endpoint, client: Endpoint, nq: u32) -> Result<Pin<KBox<Self>>> {
+    pub(crate) fn connect(server: Endpoint, client: Endpoint, nq: u32, reconnect_timeout_s: u32) -> Result<Pin<KBox<Self>>> {
         // Three queues per CPU, as many as the server takes (rdma.rs caps nq).
         let queue_count = nq
             .checked_mul(3)
@@ -144,6 +148,7 @@ impl Ctrl {
                 client,
                 client_id: verbs::random_u64(),
                 nq,
+                reconnect_timeout_s,
                 queue_count,
                 queues: Self::new_queues(*nq, this.as_ptr())?,
                 pd: OnceSlot::new(),
@@ -218,7 +223,7 @@ impl Ctrl {
     pub(crate) fn learn_region(&self, r: Region) -> Result {
         if let Err(r) = self.region.set(r) {
             let first = self.region.get().copied().unwrap_or_default();
-            if (first.addr, first.rkey, first.size) != (r.addr, r.rkey, r.size) {
+            if (first.addr, first.rkey, first.size, first.secret) != (r.addr, r.rkey, r.size, r.secret) {
                 pr_err!("server {} gave this client two different regions\n", self.server);
                 return Err(errno::protocol());
             }

@@ -130,7 +130,7 @@ impl Queue {
         // The QP is destroyed before its queue is freed, so the queue may
         // be its event context.
         id.create_qp(pd, cq, DEPTH, qp_event, self as *const Queue as *const c_void)?;
-        let data = protocol::connect_request(c.client_id, self.index, c.queue_count());
+        let data = protocol::connect_request(c.client_id, self.index, c.queue_count(), None);
         id.connect(&data, READ_DEPTH)
     }
 

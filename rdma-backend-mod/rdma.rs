@@ -54,12 +54,17 @@ extern "C" {
     static fastswap_rdma_sip: *const kernel::ffi::c_char;
     static fastswap_rdma_cip: *const kernel::ffi::c_char;
     static fastswap_rdma_nq: kernel::ffi::c_int;
+    static fastswap_rdma_reconnect_timeout_s: kernel::ffi::c_int;
 }
+
+/// The largest `reconnect_timeout_s=`: an hour.
+const MAX_RECONNECT_TIMEOUT_S: i32 = 3600;
 
 struct Params {
     server: Endpoint,
     client: Endpoint,
     nq: u32,
+    reconnect_timeout_s: u32,
 }
 
 fn address_param(name: &str, raw: *const kernel::ffi::c_char, what: &str) -> Result<Endpoint> {
@@ -106,7 +111,15 @@ fn params() -> Result<Params> {
             return Err(EINVAL);
         }
     };
-    Ok(Params { server, client, nq })
+    // SAFETY: as above.
+    let reconnect_timeout_s = match unsafe { fastswap_rdma_reconnect_timeout_s } {
+        t @ 0..=MAX_RECONNECT_TIMEOUT_S => t as u32,
+        t => {
+            pr_err!("invalid reconnect_timeout_s={}: expected 0 to {} seconds\n", t, MAX_RECONNECT_TIMEOUT_S);
+            return Err(EINVAL);
+        }
+    };
+    Ok(Params { server, client, nq, reconnect_timeout_s })
 }
 
 struct RdmaBackend {
@@ -184,7 +197,7 @@ impl kernel::Module for FastswapRdma {
         let p = params()?;
         let wq = work::Workqueue::new()?;
         pr_info!("connecting to {} from {} with {} queues\n", p.server, p.client, p.nq * 3);
-        let ctrl = Ctrl::connect(p.server, p.client, p.nq)?;
+        let ctrl = Ctrl::connect(p.server, p.client, p.nq, p.reconnect_timeout_s)?;
         let region = ctrl.region();
         pr_info!(
             "ctrl is ready for reqs: {} MiB of far memory at {} ({} queues, read depth {})\n",
