@@ -8,10 +8,10 @@ use crate::errno;
 use crate::once_slot::OnceSlot;
 use crate::page::PageRef;
 use crate::protocol::{self, Region};
-use crate::queue::{Queue, Role, CONNECT_TIMEOUT_MS, ROLES};
+use crate::queue::{AsyncRead, Parked, ParkedRead, Queue, Role, CONNECT_TIMEOUT_MS, ROLES};
 use crate::verbs::{self, Endpoint, Pd, PAGE_BYTES};
 use crate::work::{Work, WorkItem};
-use core::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering::{Acquire, Relaxed, Release, SeqCst}};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering::{Acquire, Relaxed, Release, SeqCst}};
 use kernel::new_mutex;
 use kernel::prelude::*;
 use kernel::sync::Mutex;
@@ -23,6 +23,15 @@ const CLOSING: u8 = 1;
 /// The server, the connection or the RDMA device is gone: stores go to the
 /// swap device and pages held remotely read as errors (SIGBUS).
 const LOST: u8 = 2;
+/// A transfer failed or a connection was lost, and `reconnect_work` is
+/// connecting every queue again (for up to `reconnect_timeout_s`): stores
+/// go to the swap device, loads wait (killable), readahead reads that
+/// failed are parked. Leaves to `LIVE` (reconnected), `LOST` (timeout,
+/// device removal) or `CLOSING` (unload).
+const RECONNECTING: u8 = 3;
+/// First wait between reconnect attempts; doubles up to the next.
+const RECONNECT_DELAY_MS: i64 = 500;
+const RECONNECT_MAX_DELAY_MS: i64 = 4000;
 
 /// Who tears down the RDMA resources, and how far it got.
 #[derive(Default)]
@@ -59,8 +68,25 @@ pub(crate) struct Ctrl {
     read_depth: OnceSlot<u8>,
     /// One bit per remote slot that holds a page, for the statistics.
     held: OnceSlot<KVVec<AtomicU64>>,
-    /// `LIVE`, `CLOSING` or `LOST`; only ever leaves `LIVE`.
+    /// `LIVE`, `RECONNECTING`, `CLOSING` or `LOST`: `LIVE` and
+    /// `RECONNECTING` alternate; `CLOSING` and `LOST` are final.
     state: AtomicU8,
+    /// `Teardown::ready`, readable without the lock.
+    ready: AtomicBool,
+    /// A queue was lost while reconnecting: the attempt fails.
+    retry: AtomicBool,
+    /// When the reconnect started (`verbs::now_ms`).
+    reconnect_since: AtomicU64,
+    /// Readahead reads that failed while reconnecting.
+    parked: Parked,
+    /// Serialises destroying the ids and creating new ones (reconnect,
+    /// device removal, unload).
+    #[pin]
+    ids_lock: Mutex<()>,
+    /// Tears the connection down and connects it again (see
+    /// [`Ctrl::reconnect`]).
+    #[pin]
+    reconnect_work: Work,
     /// Swap operations between [`Ctrl::enter`] and the end of their use of
     /// a queue. The teardown waits for none before freeing resources.
     users: AtomicU32,
@@ -92,6 +118,21 @@ impl Drop for User<'_> {
 /// [`WorkItem`] ids of the controller's two work items.
 const REMOVAL_WORK: u8 = 0;
 const LOSS_WORK: u8 = 1;
+const RECONNECT_WORK: u8 = 2;
+
+// SAFETY: `reconnect_work` is a `Work` field of `Ctrl`. It is queued by
+// `mark_lost` only on a ready controller (after `connect` returned), and
+// `shutdown`, which runs before every drop of a ready controller, cancels
+// it synchronously after setting `closing` (the work then stops at its
+// next check) and before destroying the ids; `mark_lost` is not called
+// after that (the data path, the QPs and the ids are gone). `abort` runs
+// only on a controller that never became ready.
+unsafe impl WorkItem<RECONNECT_WORK> for Ctrl {
+    const OFFSET: usize = core::mem::offset_of!(Ctrl, reconnect_work);
+    fn run(&self) {
+        self.reconnect();
+    }
+}
 
 // SAFETY: `removal_work` is a `Work` field of `Ctrl`. It is queued only by
 // `device_removed` on a ready controller that is not closing, and
@@ -101,6 +142,7 @@ const LOSS_WORK: u8 = 1;
 unsafe impl WorkItem<REMOVAL_WORK> for Ctrl {
     const OFFSET: usize = core::mem::offset_of!(Ctrl, removal_work);
     fn run(&self) {
+        let _ids = self.ids_lock.lock();
         self.destroy_ids();
     }
 }
@@ -156,6 +198,12 @@ impl Ctrl {
                 read_depth: OnceSlot::new(),
                 held: OnceSlot::new(),
                 state: AtomicU8::new(LIVE),
+                ready: AtomicBool::new(false),
+                retry: AtomicBool::new(false),
+                reconnect_since: AtomicU64::new(0),
+                parked: Parked::new(),
+                ids_lock <- new_mutex!(()),
+                reconnect_work <- Work::new::<Ctrl, RECONNECT_WORK>(),
                 users: AtomicU32::new(0),
                 teardown <- new_mutex!(Teardown::default()),
                 removal_work <- Work::new::<Ctrl, REMOVAL_WORK>(),
@@ -194,6 +242,7 @@ impl Ctrl {
                 let _ = ctrl.read_depth.set(depth);
             }
             t.ready = true;
+            ctrl.ready.store(true, Release);
             Ok(())
         });
         if let Err(e) = result {
@@ -250,13 +299,176 @@ impl Ctrl {
     /// May run in any context (softirq, a CM handler, a QP event): the
     /// disconnect of every queue is left to `loss_work`.
     pub(crate) fn mark_lost(&self, why: &str) {
-        if self.state.compare_exchange(LIVE, LOST, SeqCst, Relaxed).is_ok() {
+        if self.reconnect_timeout_s > 0 && self.ready.load(Acquire) {
+            match self.state.compare_exchange(LIVE, RECONNECTING, SeqCst, Relaxed) {
+                Ok(_) => {
+                    self.reconnect_since.store(verbs::now_ms() as u64, Relaxed);
+                    pr_err!(
+                        "connection to {} failed: {}; reconnecting to {} for up to {} s (new swap-outs go to the swap device, faults on pages held there wait)\n",
+                        self.server,
+                        why,
+                        self.server,
+                        self.reconnect_timeout_s
+                    );
+                    self.reconnect_work.queue();
+                }
+                Err(RECONNECTING) => self.retry.store(true, SeqCst),
+                Err(_) => {}
+            }
+            return;
+        }
+        self.declare_lost(LIVE, why);
+    }
+
+    /// The far memory is lost for good (from `from`, `LIVE` or
+    /// `RECONNECTING`): stores go to the swap device, and pages held
+    /// remotely read as errors (SIGBUS).
+    fn declare_lost(&self, from: u8, why: &str) {
+        if self.state.compare_exchange(from, LOST, SeqCst, Relaxed).is_ok() {
             pr_err!(
                 "far memory server {}: {}; new swap-outs go to the swap device, pages held there are lost\n",
                 self.server,
                 why
             );
             self.loss_work.queue();
+            self.drain_parked();
+        }
+    }
+
+    pub(crate) fn is_reconnecting(&self) -> bool {
+        self.state.load(SeqCst) == RECONNECTING
+    }
+
+    /// The session secret to present when connecting: only once the first
+    /// connect is done (a reconnect).
+    pub(crate) fn session(&self) -> Option<u64> {
+        if self.ready.load(Acquire) {
+            Some(self.region().secret)
+        } else {
+            None
+        }
+    }
+
+    /// Parks a readahead read that failed while reconnecting. If the state
+    /// changed meanwhile, whoever changed it may already have drained the
+    /// parked reads: drain again.
+    pub(crate) fn park(&self, ctx: KBox<AsyncRead>) {
+        self.parked.push(ctx);
+        if !self.is_reconnecting() {
+            self.drain_parked();
+        }
+    }
+
+    /// Finishes the parked reads: started again when live, failed
+    /// otherwise. Callable from any context; called after every change
+    /// away from `RECONNECTING`.
+    fn drain_parked(&self) {
+        self.parked.take_all(|ParkedRead { page, remote_addr }| {
+            // SAFETY: each parked read owes its request's completion, and
+            // `take_all` hands each out once.
+            let req = unsafe { AsyncLoad::from_page(page) };
+            let r = self.enter().and_then(|_user| self.queue(Role::AsyncRead));
+            let req = match r {
+                Ok(q) => match q.read_async(remote_addr, req) {
+                    Ok(()) => return,
+                    Err((_, req)) => req,
+                },
+                Err(_) => req,
+            };
+            self.count_load(false);
+            req.complete(Err(EIO));
+        });
+    }
+
+    /// Waits (killable) while the controller reconnects.
+    fn wait_reconnected(&self) -> Result {
+        while self.is_reconnecting() {
+            if verbs::fatal_signal_pending() {
+                return Err(EINTR);
+            }
+            verbs::sleep_killable_ms(20);
+        }
+        Ok(())
+    }
+
+    /// The reconnect worker: tears the connection down and connects every
+    /// queue again with the session secret, with a growing delay between
+    /// attempts, until it works (`LIVE`), `reconnect_timeout_s` passes
+    /// (`LOST`), or unload or device removal ends it.
+    fn reconnect(&self) {
+        let since = self.reconnect_since.load(Relaxed) as i64;
+        let deadline = since + i64::from(self.reconnect_timeout_s) * 1000;
+        let mut delay = RECONNECT_DELAY_MS;
+        let mut attempts = 0u32;
+        loop {
+            {
+                let t = self.teardown.lock();
+                if t.closing || t.released || !self.is_reconnecting() {
+                    return;
+                }
+                // The swap operations admitted before the state changed
+                // finish with flush errors; loads then wait.
+                self.release(true);
+            }
+            let connected = {
+                let _ids = self.ids_lock.lock();
+                self.destroy_ids();
+                self.retry.store(false, SeqCst);
+                attempts += 1;
+                self.queues.iter().try_for_each(|q| {
+                    if !self.is_reconnecting() {
+                        return Err(errno::not_connected());
+                    }
+                    q.as_ref().reconnect()
+                })
+            };
+            if connected.is_ok() && !self.retry.load(SeqCst) {
+                let t = self.teardown.lock();
+                if t.closing || t.released {
+                    return;
+                }
+                if self.state.compare_exchange(RECONNECTING, LIVE, SeqCst, Relaxed).is_ok() {
+                    pr_info!(
+                        "reconnected to {} after {} ms ({} attempts): far memory in use again\n",
+                        self.server,
+                        verbs::now_ms() - since,
+                        attempts
+                    );
+                    drop(t);
+                    self.drain_parked();
+                }
+                return;
+            }
+            // Wait before the next attempt, watching for unload and the
+            // deadline.
+            let until = verbs::now_ms() + delay;
+            delay = (delay * 2).min(RECONNECT_MAX_DELAY_MS);
+            loop {
+                let now = verbs::now_ms();
+                if now >= deadline {
+                    let lost = {
+                        let t = self.teardown.lock();
+                        !t.closing && !t.released
+                    };
+                    if lost {
+                        self.declare_lost(
+                            RECONNECTING,
+                            "no reconnect within reconnect_timeout_s",
+                        );
+                    }
+                    return;
+                }
+                if now >= until {
+                    break;
+                }
+                {
+                    let t = self.teardown.lock();
+                    if t.closing || t.released || !self.is_reconnecting() {
+                        return;
+                    }
+                }
+                verbs::sleep_ms(100);
+            }
         }
     }
 
@@ -361,11 +573,23 @@ impl Ctrl {
         r
     }
 
+    /// Reads a page back. While the controller reconnects, waits
+    /// (killable) and reads again: a transfer that failed with the outage
+    /// is retried, not reported.
     pub(crate) fn load(&self, slot: u64, page: PageRef) -> Result {
-        let r = self.enter().and_then(|_user| {
-            let a = self.remote_addr(slot)?;
-            self.queue(Role::SyncRead)?.transfer_sync(a, page, false)
-        });
+        let r = loop {
+            if let Err(e) = self.wait_reconnected() {
+                break Err(e);
+            }
+            let r = self.enter().and_then(|_user| {
+                let a = self.remote_addr(slot)?;
+                self.queue(Role::SyncRead)?.transfer_sync(a, page, false)
+            });
+            if r.is_err() && self.is_reconnecting() {
+                continue;
+            }
+            break r;
+        };
         self.count_load(r.is_ok());
         r
     }
@@ -435,7 +659,8 @@ impl Ctrl {
             // Unload releases everything and destroys the ids itself.
             return;
         }
-        self.mark_lost("RDMA device removed");
+        self.declare_lost(LIVE, "RDMA device removed");
+        self.declare_lost(RECONNECTING, "RDMA device removed");
         if !t.released {
             t.released = true;
             self.release(true);
@@ -512,14 +737,23 @@ impl Ctrl {
             // A deliberate disconnect: the DISCONNECTED events it causes are
             // not a loss.
             let _ = self.state.compare_exchange(LIVE, CLOSING, SeqCst, Relaxed);
+            let _ = self.state.compare_exchange(RECONNECTING, CLOSING, SeqCst, Relaxed);
             if !t.released {
                 t.released = true;
                 self.release(true);
             }
         }
+        // Sees `closing` at its next check (a queue connecting gives up
+        // within its connect timeout), and creates nothing meanwhile.
+        self.reconnect_work.cancel_sync();
+        // Reads parked before the state changed: failed now.
+        self.drain_parked();
         // No removal queues it again now that `closing` is set.
         self.removal_work.cancel_sync();
-        self.destroy_ids();
+        {
+            let _ids = self.ids_lock.lock();
+            self.destroy_ids();
+        }
         // The state left `LIVE` under the lock above, but a `mark_lost`
         // that won before may queue the loss work as late as its CM handler
         // (waited for by `destroy_ids`) or its swap operation (waited for by

@@ -10,7 +10,7 @@ use crate::once_slot::OnceSlot;
 use crate::page::PageRef;
 use crate::protocol;
 use crate::verbs::{self, CmId, Completion, Cq, DmaMapping, Event, HandlerId, PageTransfer, Pd, Polling};
-use core::sync::atomic::{AtomicI32, AtomicU32, Ordering};
+use core::sync::atomic::{AtomicI32, AtomicPtr, AtomicU32, Ordering};
 use kernel::bindings;
 use kernel::ffi::{c_int, c_void};
 use kernel::new_mutex;
@@ -104,6 +104,14 @@ impl Queue {
         }
     }
 
+    /// Connects again after the controller tore the old connection down
+    /// (its id destroyed, so no handler can signal `connected` meanwhile).
+    pub(crate) fn reconnect(self: Pin<&Self>) -> Result {
+        self.connected.reinit();
+        self.status.store(0, Ordering::Release);
+        self.connect()
+    }
+
     fn finish(&self, result: Result) {
         self.status.store(result.err().map_or(0, |e| e.to_errno()), Ordering::Release);
         self.connected.complete();
@@ -130,7 +138,7 @@ impl Queue {
         // The QP is destroyed before its queue is freed, so the queue may
         // be its event context.
         id.create_qp(pd, cq, DEPTH, qp_event, self as *const Queue as *const c_void)?;
-        let data = protocol::connect_request(c.client_id, self.index, c.queue_count(), None);
+        let data = protocol::connect_request(c.client_id, self.index, c.queue_count(), c.session());
         id.connect(&data, READ_DEPTH)
     }
 
@@ -293,8 +301,10 @@ impl Queue {
         let ctx = AsyncRead {
             cqe: bindings::ib_cqe { done: Some(async_read_done) },
             queue: self,
-            dma,
+            dma: Some(dma),
             page: req.page(),
+            remote_addr,
+            next: core::ptr::null_mut(),
         };
         let ctx = match KBox::new(ctx, GFP_NOWAIT | __GFP_NOWARN) {
             Ok(ctx) => KBox::into_raw(ctx),
@@ -306,8 +316,13 @@ impl Queue {
         // SAFETY: `ctx` was just leaked and is only reclaimed by the
         // completion (after a successful post) or below (after a failed one).
         let posted = unsafe {
-            let t = PageTransfer { dma: &(*ctx).dma, lkey, remote_addr, rkey: c.rkey(), write: false };
-            verbs::post(qp, &t, core::ptr::addr_of_mut!((*ctx).cqe))
+            match (*ctx).dma.as_ref() {
+                Some(dma) => {
+                    let t = PageTransfer { dma, lkey, remote_addr, rkey: c.rkey(), write: false };
+                    verbs::post(qp, &t, core::ptr::addr_of_mut!((*ctx).cqe))
+                }
+                None => Err(EINVAL),
+            }
         };
         if let Err(e) = posted {
             // SAFETY: the post failed, so no completion will reclaim `ctx`,
@@ -391,12 +406,63 @@ impl Queue {
 
 /// State of one asynchronous read, reached from its `ib_cqe`.
 #[repr(C)]
-struct AsyncRead {
+pub(crate) struct AsyncRead {
     cqe: bindings::ib_cqe, // first: the completion hands us a pointer to it
     queue: *const Queue,
-    dma: DmaMapping,
+    /// Unmapped (taken) before the request is parked.
+    dma: Option<DmaMapping>,
     /// The request's page; its completion is owed by this context.
     page: PageRef,
+    remote_addr: u64,
+    /// The next parked read (see [`Parked`]).
+    next: *mut AsyncRead,
+}
+
+/// Readahead reads that failed while the controller reconnects: their
+/// pages stay locked (a fault on them waits) until the controller reads
+/// them again once reconnected, or fails them once the far memory is
+/// lost. Completing them with an error instead would make the fault path
+/// turn each into SIGBUS although the server still holds the page.
+/// A lock-free stack: pushed from softirq, taken whole by `take_all`.
+pub(crate) struct Parked(AtomicPtr<AsyncRead>);
+
+/// One parked read: its page (the request's completion is owed) and where
+/// the page is held remotely.
+pub(crate) struct ParkedRead {
+    pub(crate) page: PageRef,
+    pub(crate) remote_addr: u64,
+}
+
+impl Parked {
+    pub(crate) const fn new() -> Self {
+        Self(AtomicPtr::new(core::ptr::null_mut()))
+    }
+
+    pub(crate) fn push(&self, ctx: KBox<AsyncRead>) {
+        let node = KBox::into_raw(ctx);
+        let mut head = self.0.load(Ordering::Relaxed);
+        loop {
+            // SAFETY: `node` is ours until the exchange below publishes it.
+            unsafe { (*node).next = head };
+            match self.0.compare_exchange_weak(head, node, Ordering::AcqRel, Ordering::Relaxed) {
+                Ok(_) => return,
+                Err(h) => head = h,
+            }
+        }
+    }
+
+    /// Takes every parked read; each request's completion is then owed by
+    /// the caller (`AsyncLoad::from_page` once per read).
+    pub(crate) fn take_all(&self, mut f: impl FnMut(ParkedRead)) {
+        let mut node = self.0.swap(core::ptr::null_mut(), Ordering::AcqRel);
+        while !node.is_null() {
+            // SAFETY: every node was leaked by `push` and is taken once: the
+            // swap above unlinked the whole list.
+            let ctx = unsafe { KBox::from_raw(node) };
+            node = ctx.next;
+            f(ParkedRead { page: ctx.page, remote_addr: ctx.remote_addr });
+        }
+    }
 }
 
 unsafe extern "C" fn async_read_done(_cq: *mut bindings::ib_cq, wc: *mut bindings::ib_wc) {
@@ -408,8 +474,9 @@ unsafe extern "C" fn async_read_done(_cq: *mut bindings::ib_cq, wc: *mut binding
     // SAFETY: the queue outlives its requests: the teardown drains the QP
     // (which waits for this callback) before freeing anything.
     let q = unsafe { &*ctx.queue };
+    let mut ctx = ctx;
+    drop(ctx.dma.take()); // unmap before the page is handed back
     let page = ctx.page;
-    drop(ctx); // unmap before the page is handed back
     let result = if status == bindings::ib_wc_status_IB_WC_SUCCESS {
         Ok(())
     } else {
@@ -418,6 +485,14 @@ unsafe extern "C" fn async_read_done(_cq: *mut bindings::ib_cq, wc: *mut binding
         }
         Err(EIO)
     };
+    if result.is_err() && q.ctrl().is_reconnecting() {
+        // Read again once reconnected (or failed once lost): the request's
+        // completion now belongs to the parked list.
+        q.ctrl().park(ctx);
+        q.inflight.fetch_sub(1, Ordering::AcqRel);
+        return;
+    }
+    drop(ctx);
     q.ctrl().count_load(result.is_ok());
     // SAFETY: `read_async` gave the request to this context, and this is
     // its only completion.
