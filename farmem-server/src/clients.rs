@@ -272,6 +272,17 @@ impl<R, W> Clients<R, W> {
         })
     }
 
+    /// A close: ends the session of `req.client_id` if the secret and the
+    /// peer match, removing the client whatever its queues; its region is
+    /// the caller's to free once the client's queue pairs are gone.
+    pub fn close(&mut self, req: &ConnectRequest, peer: Peer) -> Result<Evicted<R>, Status> {
+        let c = self.by_id.get(&req.client_id).ok_or(Status::SessionGone)?;
+        if c.version < crate::protocol::VERSION || c.secret != req.secret || c.peer != peer {
+            return Err(Status::BadSecret);
+        }
+        self.evict(req.client_id).ok_or(Status::SessionGone)
+    }
+
     /// The client's session secret.
     pub fn secret(&self, client_id: u64) -> Option<u64> {
         self.by_id.get(&client_id).map(|c| c.secret)
@@ -582,6 +593,7 @@ mod tests {
         ConnectRequest {
             version: VERSION,
             reconnect: false,
+            close: false,
             secret: 0,
             queue,
             queue_count,
@@ -727,6 +739,38 @@ mod tests {
         assert_eq!(
             reconnect(&mut c, 7, 0, 2, peer(2), secret),
             Err(Status::SessionGone)
+        );
+    }
+
+    #[test]
+    fn a_close_with_the_secret_frees_the_region_at_once() {
+        let mut c = Table::new(lingering());
+        let t = Instant::now();
+        assert_eq!(connect(&mut c, 7, 1, peer(2), t), Got::Accept("r7".into()));
+        let secret = c.secret(7).unwrap();
+        let close = |s: u64| ConnectRequest {
+            close: true,
+            secret: s,
+            ..req(7, 0, 1)
+        };
+        assert_eq!(
+            c.close(&close(secret ^ 1), peer(2)).err(),
+            Some(Status::BadSecret)
+        );
+        assert_eq!(
+            c.close(&close(secret), peer(3)).err(),
+            Some(Status::BadSecret)
+        );
+        // Detached (lingering) or not, the close frees it.
+        assert_eq!(c.release(7, 0, t), None);
+        assert!(c.is_detached(7));
+        let e = c.close(&close(secret), peer(2)).unwrap();
+        assert_eq!(e.region, "r7");
+        assert!(c.is_empty());
+        assert_eq!(c.used(), 0);
+        assert_eq!(
+            c.close(&close(secret), peer(2)).err(),
+            Some(Status::SessionGone)
         );
     }
 

@@ -11,10 +11,10 @@
 //! | 4..6   | version                                        |
 //! | 6..8   | queue index                                    |
 //! | 8..10  | queue count                                    |
-//! | 10..12 | flags (v2; bit 0: reconnect), zero in v1       |
+//! | 10..12 | flags (v2; bit 0 reconnect, bit 1 close), 0 v1 |
 //! | 12..16 | reserved, zero                                 |
 //! | 16..24 | client id                                      |
-//! | 24..32 | session secret (v2; reconnect only, else zero) |
+//! | 24..32 | session secret (v2; reconnect, close; else 0)  |
 //!
 //! Accept (server to client, 40 bytes in version 2, 32 in 1):
 //!
@@ -38,7 +38,11 @@
 //! servers are upgraded before clients. The session secret is drawn by
 //! the server for each client and sent in every accept; a reconnect
 //! (flag bit 0) must carry it, from the client's first address, to be
-//! re-attached to the client's region.
+//! re-attached to the client's region. A close (flag bit 1, with the
+//! secret, from the same address) ends the session: the server frees the
+//! region at once instead of keeping it for a reconnect, and answers with
+//! a reject of status 18 (session closed); the kernel client sends it when
+//! it is unloaded.
 //!
 //! The CM pads private data with zeros to its transport's fixed size, so a
 //! receiver sees more bytes than these; only the fields above are read, and
@@ -52,6 +56,9 @@ pub const VERSION: u16 = 2;
 pub const VERSION_1: u16 = 1;
 /// Connect flag: re-attach to the region of an existing session.
 pub const FLAG_RECONNECT: u16 = 1;
+/// Connect flag: end the session and free its region (answered by a reject
+/// with [`Status::SessionClosed`]).
+pub const FLAG_CLOSE: u16 = 2;
 /// Upper bound on queues per client (the kernel uses 3 per CPU).
 pub const MAX_QUEUES: u16 = 3 * 256;
 
@@ -85,9 +92,10 @@ pub enum Status {
     UnknownClient = 15,
     BadSecret = 16,
     SessionGone = 17,
+    SessionClosed = 18,
 }
 
-const ALL: [Status; 18] = [
+const ALL: [Status; 19] = [
     Status::Ok,
     Status::BadMagic,
     Status::UnsupportedVersion,
@@ -106,6 +114,7 @@ const ALL: [Status; 18] = [
     Status::UnknownClient,
     Status::BadSecret,
     Status::SessionGone,
+    Status::SessionClosed,
 ];
 
 impl Status {
@@ -135,6 +144,7 @@ impl Status {
             Status::UnknownClient => "no such client (its queue 0 must connect first)",
             Status::BadSecret => "reconnect refused: wrong session secret or another address",
             Status::SessionGone => "reconnect refused: the session is gone and its region freed",
+            Status::SessionClosed => "session closed: its region is freed",
         }
     }
 }
@@ -162,6 +172,8 @@ pub struct ConnectRequest {
     pub client_id: u64,
     /// Re-attach to an existing session (version 2).
     pub reconnect: bool,
+    /// End the session (version 2).
+    pub close: bool,
     /// The session's secret, for a reconnect; zero otherwise.
     pub secret: u64,
 }
@@ -175,7 +187,8 @@ impl ConnectRequest {
         b[4..6].copy_from_slice(&self.version.to_le_bytes());
         b[6..8].copy_from_slice(&self.queue.to_le_bytes());
         b[8..10].copy_from_slice(&self.queue_count.to_le_bytes());
-        let flags = if self.reconnect { FLAG_RECONNECT } else { 0 };
+        let flags = if self.reconnect { FLAG_RECONNECT } else { 0 }
+            | if self.close { FLAG_CLOSE } else { 0 };
         b[10..12].copy_from_slice(&flags.to_le_bytes());
         b[16..24].copy_from_slice(&self.client_id.to_le_bytes());
         b[24..32].copy_from_slice(&self.secret.to_le_bytes());
@@ -196,6 +209,7 @@ impl ConnectRequest {
             queue_count: u16_at(b, 8),
             client_id: u64_at(b, 16),
             reconnect: false,
+            close: false,
             secret: 0,
         };
         match req.version {
@@ -209,12 +223,16 @@ impl ConnectRequest {
                     return Err(Status::Malformed);
                 }
                 let flags = u16_at(b, 10);
-                if flags & !FLAG_RECONNECT != 0 || b[12..16].iter().any(|&x| x != 0) {
+                if flags & !(FLAG_RECONNECT | FLAG_CLOSE) != 0
+                    || flags == FLAG_RECONNECT | FLAG_CLOSE
+                    || b[12..16].iter().any(|&x| x != 0)
+                {
                     return Err(Status::ReservedNotZero);
                 }
                 req.reconnect = flags & FLAG_RECONNECT != 0;
+                req.close = flags & FLAG_CLOSE != 0;
                 req.secret = u64_at(b, 24);
-                match (req.reconnect, req.secret) {
+                match (req.reconnect || req.close, req.secret) {
                     (true, 0) => return Err(Status::BadSecret),
                     (false, s) if s != 0 => return Err(Status::ReservedNotZero),
                     _ => {}
@@ -344,6 +362,7 @@ mod tests {
             queue_count: 6,
             client_id: 0xdead_beef_1234,
             reconnect: false,
+            close: false,
             secret: 0,
         }
     }
@@ -491,6 +510,7 @@ mod tests {
             queue_count: 6,
             client_id: 0xdead_beef_1234,
             reconnect: true,
+            close: false,
             secret: 0x0123_4567_89ab_cdef,
         }
     }
@@ -518,6 +538,21 @@ mod tests {
         assert_eq!(ConnectRequest::decode(&b), Err(Status::ReservedNotZero));
         // A reconnect without a secret is refused.
         let mut b = v2_req().encode();
+        b[24..32].copy_from_slice(&[0; 8]);
+        assert_eq!(ConnectRequest::decode(&b), Err(Status::BadSecret));
+        // A close carries the secret; close and reconnect together are refused.
+        let close = ConnectRequest {
+            reconnect: false,
+            close: true,
+            ..v2_req()
+        };
+        let b = close.encode();
+        assert_eq!(&b[10..12], &[2, 0]);
+        assert_eq!(ConnectRequest::decode(&b), Ok(close));
+        let mut b = close.encode();
+        b[10] = 3;
+        assert_eq!(ConnectRequest::decode(&b), Err(Status::ReservedNotZero));
+        let mut b = close.encode();
         b[24..32].copy_from_slice(&[0; 8]);
         assert_eq!(ConnectRequest::decode(&b), Err(Status::BadSecret));
         // Version 2 needs 32 bytes.

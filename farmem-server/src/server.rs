@@ -517,6 +517,9 @@ impl Server {
             Ok(r) => r,
             Err(status) => return self.reject(id, status, &peer, None),
         };
+        if req.close {
+            return self.close_session(id, &req, peer);
+        }
         let size = self.clients.limits().region_size;
         // Only a new client's queue 0 needs the device (and memory now).
         let device = id.device();
@@ -941,6 +944,46 @@ impl Server {
         };
         warn!("{}: {why}; disconnecting the queue", c.who());
         c.id.disconnect();
+    }
+
+    /// A close request: ends the client's session, disconnecting its
+    /// queues and freeing its region at once, and answers with a reject of
+    /// status "session closed" (or the reason it was refused).
+    fn close_session(&mut self, id: CmId, req: &ConnectRequest, peer: Peer) {
+        let e = match self.clients.close(req, peer) {
+            Ok(e) => e,
+            Err(status) => return self.reject(id, status, &peer, Some(req)),
+        };
+        id.reject(&protocol::encode_reject(Status::SessionClosed));
+        drop(id);
+        let keys: Vec<usize> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.client_id == req.client_id)
+            .map(|(k, _)| *k)
+            .collect();
+        for k in keys {
+            if let Some(c) = self.conns.remove(&k) {
+                if let Some(l) = &mut self.liveness {
+                    l.remove_queue(k);
+                }
+                self.watchers.release(c.device);
+                c.id.disconnect();
+                drop(c); // the QP goes before the region's PD
+            }
+        }
+        if let Some(l) = &mut self.liveness {
+            l.forget(req.client_id);
+        }
+        let size = e.region.size();
+        drop(e.region);
+        info!(
+            "{}: closed its session; freed {} MiB region ({} of {} MiB in use)",
+            who(req.client_id, &peer),
+            size >> 20,
+            self.clients.used() >> 20,
+            self.clients.limits().budget >> 20
+        );
     }
 
     /// Disconnects every queue of a client that stopped answering and

@@ -174,6 +174,7 @@ fn request(client_id: u64, queue: u16, queue_count: u16) -> [u8; CONNECT_LEN] {
         queue_count,
         client_id,
         reconnect: false,
+        close: false,
         secret: 0,
     }
     .encode()
