@@ -32,6 +32,8 @@ const RECONNECTING: u8 = 3;
 /// First wait between reconnect attempts; doubles up to the next.
 const RECONNECT_DELAY_MS: i64 = 500;
 const RECONNECT_MAX_DELAY_MS: i64 = 4000;
+/// How long unload waits for the server to acknowledge a close.
+const CLOSE_TIMEOUT_MS: u32 = 3000;
 
 /// Who tears down the RDMA resources, and how far it got.
 #[derive(Default)]
@@ -439,6 +441,21 @@ impl Ctrl {
                 }
                 return;
             }
+            match connected {
+                Err(e) => pr_info!(
+                    "reconnect to {}: attempt {} failed ({:?}); next in {} ms\n",
+                    self.server,
+                    attempts,
+                    e,
+                    delay
+                ),
+                Ok(()) => pr_info!(
+                    "reconnect to {}: attempt {}: a queue was lost again; next in {} ms\n",
+                    self.server,
+                    attempts,
+                    delay
+                ),
+            }
             // Wait before the next attempt, watching for unload and the
             // deadline.
             let until = verbs::now_ms() + delay;
@@ -731,8 +748,14 @@ impl Ctrl {
     /// After a device removal only what is left (the ids, if the removal
     /// work has not run yet) is destroyed: the device's resources are gone.
     pub(crate) fn shutdown(&self) {
+        // Whether the server may still hold the session: then it is told to
+        // free the region now rather than keep it for a reconnect.
+        let close;
         {
             let mut t = self.teardown.lock();
+            // Not after a device removal (`released`): no device to send on.
+            let state = self.state.load(SeqCst);
+            close = t.ready && !t.released && (state == LIVE || state == RECONNECTING);
             t.closing = true;
             // A deliberate disconnect: the DISCONNECTED events it causes are
             // not a loss.
@@ -753,6 +776,21 @@ impl Ctrl {
         {
             let _ids = self.ids_lock.lock();
             self.destroy_ids();
+            if close {
+                if let Some(q) = self.queues.first() {
+                    match q.as_ref().close_session(CLOSE_TIMEOUT_MS) {
+                        Ok(()) => pr_info!("closed the session with {}: the server freed the region\n", self.server),
+                        Err(e) => pr_info!(
+                            "could not close the session with {} ({:?}): the server keeps the region until its reconnect linger time passes\n",
+                            self.server,
+                            e
+                        ),
+                    }
+                    // SAFETY: under `ids_lock`, after the ids were destroyed;
+                    // not from a CM handler; the data path is closed.
+                    unsafe { q.destroy_id() };
+                }
+            }
         }
         // The state left `LIVE` under the lock above, but a `mark_lost`
         // that won before may queue the loss work as late as its CM handler

@@ -14,6 +14,11 @@ pub(crate) const CONNECT_LEN: usize = 32;
 pub(crate) const ACCEPT_LEN: usize = 40;
 /// Connect request flag: re-attach to the session's region.
 const FLAG_RECONNECT: u16 = 1;
+/// Connect request flag: end the session (the server frees the region at
+/// once and answers with a reject of status [`SESSION_CLOSED`]).
+const FLAG_CLOSE: u16 = 2;
+/// The reject status acknowledging a close.
+pub(crate) const SESSION_CLOSED: u16 = 18;
 pub(crate) const REJECT_LEN: usize = 8;
 
 /// A queue's connect request; `reconnect` carries the session secret
@@ -30,6 +35,21 @@ pub(crate) fn connect_request(client_id: u64, queue: u16, queue_count: u16, reco
     }
     b[16..24].copy_from_slice(&client_id.to_le_bytes());
     b
+}
+
+/// The request ending the session with `secret` (sent on unload).
+pub(crate) fn close_request(client_id: u64, queue: u16, queue_count: u16, secret: u64) -> [u8; CONNECT_LEN] {
+    let mut b = connect_request(client_id, queue, queue_count, Some(secret));
+    b[10..12].copy_from_slice(&FLAG_CLOSE.to_le_bytes());
+    b
+}
+
+/// The status in a reject from a farmem-server, if it is one.
+pub(crate) fn reject_code(b: &[u8]) -> Option<u16> {
+    if b.len() < REJECT_LEN || b[0..4] != MAGIC.to_le_bytes() {
+        return None;
+    }
+    Some(le16(b, 6))
 }
 
 /// Where the server put this client's far memory.
@@ -124,6 +144,7 @@ pub(crate) fn reject_reason(b: &[u8]) -> Option<&'static str> {
         15 => "no such client (its queue 0 must connect first)",
         16 => "reconnect refused: wrong session secret or another address",
         17 => "reconnect refused: the session is gone and its region freed",
+        18 => "session closed: its region is freed",
         _ => "unknown reason",
     })
 }

@@ -55,6 +55,8 @@ pub(crate) struct Queue {
     #[pin]
     connected: Completion,
     status: AtomicI32,
+    /// The connect in progress only ends the session (see `close_session`).
+    closing_session: core::sync::atomic::AtomicBool,
     id: OnceSlot<CmId>,
     cq: OnceSlot<Cq>,
     inflight: AtomicU32,
@@ -75,6 +77,7 @@ impl Queue {
             op_lock <- new_mutex!(()),
             connected <- Completion::new(),
             status: AtomicI32::new(0),
+            closing_session: core::sync::atomic::AtomicBool::new(false),
             id: OnceSlot::new(),
             cq: OnceSlot::new(),
             inflight: AtomicU32::new(0),
@@ -88,6 +91,22 @@ impl Queue {
 
     /// Runs the connect sequence and waits (bounded) for its outcome.
     pub(crate) fn connect(self: Pin<&Self>) -> Result {
+        self.connect_within(CONNECT_TIMEOUT_MS)
+    }
+
+    /// Ends the session on the server: a connect request with the close
+    /// flag and the secret, without a QP, which the server answers with a
+    /// reject saying "session closed" after freeing the region. Waits at
+    /// most `ms`. The queue's id must be gone (destroyed) before; the
+    /// caller destroys the one this creates.
+    pub(crate) fn close_session(self: Pin<&Self>, ms: u32) -> Result {
+        self.closing_session.store(true, Ordering::Release);
+        self.connected.reinit();
+        self.status.store(0, Ordering::Release);
+        self.connect_within(ms)
+    }
+
+    fn connect_within(self: Pin<&Self>, ms: u32) -> Result {
         let ctx = &*self as *const Queue as *const c_void;
         if self.id.set(CmId::new(cm_handler, ctx)?).is_err() {
             return Err(EBUSY);
@@ -95,7 +114,7 @@ impl Queue {
         let c = self.ctrl();
         let id = self.id.get().ok_or(EINVAL)?;
         id.resolve_addr(c.client, c.server, RESOLVE_TIMEOUT_MS)?;
-        if !self.connected.wait_timeout_ms(CONNECT_TIMEOUT_MS) {
+        if !self.connected.wait_timeout_ms(ms) {
             return Err(errno::timed_out());
         }
         match self.status.load(Ordering::Acquire) {
@@ -120,7 +139,12 @@ impl Queue {
     /// Creates this queue's CQ and QP (and the shared PD) and sends the
     /// connect request.
     fn start_connect(&self, id: &HandlerId) -> Result {
-        self.ctrl().create_resources(|| self.create_resources(id))
+        let c = self.ctrl();
+        if self.closing_session.load(Ordering::Acquire) {
+            let secret = c.session().ok_or(EINVAL)?;
+            return id.connect(&protocol::close_request(c.client_id, self.index, c.queue_count(), secret), 0);
+        }
+        c.create_resources(|| self.create_resources(id))
     }
 
     fn create_resources(&self, id: &HandlerId) -> Result {
@@ -165,6 +189,12 @@ impl Queue {
                     }
                 };
                 self.finish(r);
+            }
+            bindings::rdma_cm_event_type_RDMA_CM_EVENT_REJECTED
+                if self.closing_session.load(Ordering::Acquire)
+                    && protocol::reject_code(id.reject_data(&ev)) == Some(protocol::SESSION_CLOSED) =>
+            {
+                self.finish(Ok(()));
             }
             bindings::rdma_cm_event_type_RDMA_CM_EVENT_REJECTED => {
                 let status = ev.status();
@@ -480,9 +510,14 @@ unsafe extern "C" fn async_read_done(_cq: *mut bindings::ib_cq, wc: *mut binding
     let result = if status == bindings::ib_wc_status_IB_WC_SUCCESS {
         Ok(())
     } else {
-        if status != bindings::ib_wc_status_IB_WC_WR_FLUSH_ERR {
-            q.ctrl().mark_lost("an RDMA read failed");
-        }
+        // A flush while live means the QP went to the error state on its
+        // own (the port went down): a loss too. Once not live, the flushes
+        // are our own and `mark_lost` does nothing more.
+        q.ctrl().mark_lost(if status == bindings::ib_wc_status_IB_WC_WR_FLUSH_ERR {
+            "an RDMA read was flushed"
+        } else {
+            "an RDMA read failed"
+        });
         Err(EIO)
     };
     if result.is_err() && q.ctrl().is_reconnecting() {

@@ -4,11 +4,12 @@
 # frees the region within the grace period. A second client guest (phase
 # 2, as after a reboot) then gets the memory: the budget holds one region
 # only, so it connects only once the dead client's region is freed.
-# server-args: --memory 300M --keepalive 2s --dead-client-grace 10s
+# server-args: --memory 300M --keepalive 2s --dead-client-grace 10s --reconnect-linger 5s
 # server-log: keep-alive every 2 s, a client silent for 10 s is dead
 # server-log: keep-alive failed
 # server-log: declared dead: no keep-alive answered for
-# server-log: queues, freed 256 MiB region (0 of 300 MiB in use)
+# server-log: keeping its region for 5 s for a reconnect
+# server-log: did not reconnect within 5 s; freed 256 MiB region (0 of 300 MiB in use)
 . /tests/lib.sh
 rdma_up $CLIENT_IP
 swap_on

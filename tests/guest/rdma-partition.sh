@@ -1,16 +1,17 @@
 # A partition: this guest's frames stop reaching the server (its ARP entry
 # for the server points at a MAC no one has) while a process faults its
-# pages back from far memory. The reads time out, the client declares the
-# far memory lost and disconnects every queue, not only the ones that
-# failed; once the path is back those disconnects reach the server, which
-# frees the region. The server's budget holds one region, so a new client
-# can only connect once it has.
-# server-args: --memory 320M
-# server-log: all queues gone, freed 256 MiB region
+# pages back from far memory. The reads time out, the client tries to
+# reconnect for reconnect_timeout_s (5 s here), then declares the far
+# memory lost and disconnects every queue, not only the ones that failed;
+# the server, having lost the client's queues, keeps its region for
+# --reconnect-linger (10 s here) and then frees it. The server's budget
+# holds one region, so a new client can only connect once it has.
+# server-args: --memory 320M --reconnect-linger 10s
+# server-log: did not reconnect within 10 s; freed 256 MiB region
 . /tests/lib.sh
 rdma_up $CLIENT_IP
 swap_on
-load_rdma
+load_rdma reconnect_timeout_s=5
 cgroup memory.max $(by_kernel 24M 16M)
 paused_workload $(by_kernel 48M 32M)
 [ "$(backend pages)" -gt 0 ] || fail "no page is held in far memory"
