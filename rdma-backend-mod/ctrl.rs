@@ -421,7 +421,9 @@ impl Ctrl {
                     if !self.is_reconnecting() {
                         return Err(errno::not_connected());
                     }
-                    q.as_ref().reconnect()
+                    q.as_ref().reconnect().inspect_err(|e| {
+                        pr_info!("reconnect to {}: queue {}: {:?}\n", self.server, q.index, e);
+                    })
                 })
             };
             if connected.is_ok() && !self.retry.load(SeqCst) {
