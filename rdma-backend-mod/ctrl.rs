@@ -763,13 +763,21 @@ impl Ctrl {
             // not a loss.
             let _ = self.state.compare_exchange(LIVE, CLOSING, SeqCst, Relaxed);
             let _ = self.state.compare_exchange(RECONNECTING, CLOSING, SeqCst, Relaxed);
+        }
+        {
+            // The reconnect worker destroys and creates ids under
+            // `ids_lock` only: wait for the attempt in progress (it stops
+            // at its next queue now that the state is `CLOSING`, within one
+            // connect timeout) before `release` reads the ids. Lock order:
+            // `ids_lock`, then `teardown`; nothing takes them the other way.
+            let _ids = self.ids_lock.lock();
+            let mut t = self.teardown.lock();
             if !t.released {
                 t.released = true;
                 self.release(true);
             }
         }
-        // Sees `closing` at its next check (a queue connecting gives up
-        // within its connect timeout), and creates nothing meanwhile.
+        // Sees `closing` at its next check, and creates nothing meanwhile.
         self.reconnect_work.cancel_sync();
         // Reads parked before the state changed: failed now.
         self.drain_parked();
@@ -798,6 +806,10 @@ impl Ctrl {
         // that won before may queue the loss work as late as its CM handler
         // (waited for by `destroy_ids`) or its swap operation (waited for by
         // `release`): cancel it only now. It does nothing now (`closing`).
+        // The same holds for the reconnect work (queued by a `mark_lost`
+        // that won the change to `RECONNECTING` before): it returns at
+        // once (`closing`).
         self.loss_work.cancel_sync();
+        self.reconnect_work.cancel_sync();
     }
 }
