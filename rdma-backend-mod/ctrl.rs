@@ -55,8 +55,7 @@ pub(crate) struct Ctrl {
     pub(crate) client_id: u64,
     nq: u32,
     /// `reconnect_timeout_s=`: how long a lost connection is retried
-    /// before the far memory is declared lost (not yet used: see
-    /// `mark_lost`).
+    /// before the far memory is declared lost; 0: never retried.
     pub(crate) reconnect_timeout_s: u32,
     /// `nq * 3`, at most [`protocol::MAX_QUEUES`].
     queue_count: u16,
@@ -294,12 +293,17 @@ impl Ctrl {
         self.region().size / u64::from(PAGE_BYTES)
     }
 
-    /// After the first failure every operation fails fast: stores go to the
-    /// swap device, and pages held remotely read as errors (SIGBUS). Says
-    /// nothing after a deliberate disconnect (unload): nothing is lost then.
+    /// A transfer failed or a connection was lost. With a reconnect
+    /// timeout (and a controller that finished connecting), the first
+    /// failure starts `reconnect_work` (`RECONNECTING`), and a failure
+    /// while reconnecting fails the attempt in progress. Without one, every
+    /// operation fails fast from the first failure on (`LOST`): stores go
+    /// to the swap device, and pages held remotely read as errors
+    /// (SIGBUS). Says nothing after a deliberate disconnect (unload):
+    /// nothing is lost then.
     ///
     /// May run in any context (softirq, a CM handler, a QP event): the
-    /// disconnect of every queue is left to `loss_work`.
+    /// work is left to `reconnect_work` or `loss_work`.
     pub(crate) fn mark_lost(&self, why: &str) {
         if self.reconnect_timeout_s > 0 && self.ready.load(Acquire) {
             match self.state.compare_exchange(LIVE, RECONNECTING, SeqCst, Relaxed) {
