@@ -9,25 +9,8 @@
 //! ([`RateLimit`]), with a count of the lines left out.
 
 use std::fmt;
-use std::io::{self, Write};
 use std::time::{Duration, Instant};
 use tracing_subscriber::filter::{EnvFilter, LevelFilter};
-
-/// Standard error, ignoring write errors.
-struct Stderr;
-
-impl Write for Stderr {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        // One write_all per formatted line keeps lines whole; a failure
-        // (EPIPE, EBADF, ENOSPC) drops the line and nothing else.
-        let _ = io::stderr().lock().write_all(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
 
 /// Installs the global subscriber: `RUST_LOG` directives, `info` by
 /// default (and, with a warning, when `RUST_LOG` does not parse); no
@@ -45,7 +28,7 @@ pub fn init() {
         .with_target(false)
         .with_ansi(false)
         .log_internal_errors(false)
-        .with_writer(|| Stderr)
+        .with_writer(|| cli_support::Stderr)
         .try_init();
     if let Some(e) = bad {
         tracing::warn!("ignoring RUST_LOG={spec:?} ({e}); logging at info");

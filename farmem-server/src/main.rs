@@ -1,4 +1,5 @@
-use clap::{CommandFactory, FromArgMatches, Parser};
+use clap::{CommandFactory, Parser};
+use cli_support::Parsed;
 use farmem_server::budget::{self, MemInfo};
 use farmem_server::clients::Limits;
 use farmem_server::duration::{Interval, Seconds};
@@ -139,21 +140,10 @@ impl Failure {
 fn main() -> ExitCode {
     // Parsed by hand to exit with EX_USAGE rather than clap's 2, and to end
     // --help with the exit statuses.
-    let cli = match Cli::command()
-        .after_help(exit::help())
-        .try_get_matches()
-        .and_then(|m| Cli::from_arg_matches(&m))
-    {
-        Ok(cli) => cli,
-        Err(e) => {
-            // --help and --version go to stdout and are no failure.
-            let _ = e.print();
-            return if e.use_stderr() {
-                Exit::Usage.into()
-            } else {
-                Exit::Clean.into()
-            };
-        }
+    let cli: Cli = match cli_support::parse(Cli::command().after_help(exit::help())) {
+        Parsed::Run(cli) => cli,
+        Parsed::Printed => return Exit::Clean.into(),
+        Parsed::UsageError => return Exit::Usage.into(),
     };
     logging::init();
     match serve(&cli) {

@@ -3,7 +3,6 @@
 //! for notes. Standard output carries only the requested output.
 
 use std::fmt;
-use std::io::{self, Write};
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
@@ -31,27 +30,12 @@ where
     }
 }
 
-/// Standard error, ignoring write errors: a closed stderr loses the line,
-/// it does not fail the command.
-struct Stderr;
-
-impl Write for Stderr {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let _ = io::stderr().lock().write_all(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
 pub fn init() {
     // Fails only if a subscriber is already installed: keep that one.
     let _ = tracing_subscriber::fmt()
         .with_max_level(Level::INFO)
         .with_ansi(false)
         .event_format(Plain)
-        .with_writer(|| Stderr)
+        .with_writer(|| cli_support::Stderr)
         .try_init();
 }

@@ -1,4 +1,5 @@
-use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
+use cli_support::Parsed;
 use fastswapctl::error::Error;
 use fastswapctl::exit::{self, Exit};
 use fastswapctl::logging;
@@ -70,22 +71,13 @@ fn interval(s: &str) -> Result<Duration, String> {
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::command()
+    let command = Cli::command()
         .after_help(exit::help())
-        .mut_subcommands(|c| c.after_help(exit::help()))
-        .try_get_matches()
-        .and_then(|m| Cli::from_arg_matches(&m))
-    {
-        Ok(cli) => cli,
-        Err(e) => {
-            // --help and --version go to stdout and are no failure.
-            let _ = e.print();
-            return if e.use_stderr() {
-                Exit::Usage.into()
-            } else {
-                Exit::Success.into()
-            };
-        }
+        .mut_subcommands(|c| c.after_help(exit::help()));
+    let cli: Cli = match cli_support::parse(command) {
+        Parsed::Run(cli) => cli,
+        Parsed::Printed => return Exit::Success.into(),
+        Parsed::UsageError => return Exit::Usage.into(),
     };
     logging::init();
     let root = Root::new(cli.root);

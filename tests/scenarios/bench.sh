@@ -1,14 +1,17 @@
 # The benchmark, run in the client guest of the two-guest testbed (the
-# server guest exports a RAM disk over NVMe-oF/RDMA and NBD beside
-# farmem-server). For each swap backend: swap-out rate, swap-in fault
-# latency (random and sequential, 1 and 2 threads), and the slowdown of three
-# applications at several local-memory ratios. Prints one "BENCH {json}"
-# line per run and "bench: ..." progress lines; scripts/bench collects them.
+# server guest exports a RAM disk over NVMe-oF/RDMA and NBD, and runs
+# perftest's servers, beside farmem-server). For each swap backend:
+# swap-out rate, swap-in fault latency (random and sequential, 1 and 2
+# threads), and the slowdown of three applications at several local-memory
+# ratios; for raw-rdma, perftest's one-sided verbs on the same link. Prints
+# one "BENCH {json}" line per run and "bench: ..." progress lines;
+# scripts/bench collects them.
 . /tests/lib.sh
 arg() { sed -n "s/.*bench_$1=\([^ ]*\).*/\1/p" /proc/cmdline; }
 LAT_SIZE=$(arg size) ROUNDS=$(arg rounds) APP_SIZE=$(arg app_size)
 RATIOS=$(arg ratios | tr , ' ') BACKENDS=$(arg backends | tr , ' ')
 APP_ROUNDS=$(arg app_rounds) OFFLOAD_ROUNDS=$(arg offload_rounds)
+PERFTEST=$(arg perftest) # LAT_ITERS,BW_ITERS (the server guest has the same)
 APPS="quicksort kvstore bfs"
 NQN=nqn.2026-11.org.fastswap:swap
 T0=$(uptime_s)
@@ -92,10 +95,85 @@ measure() { # measure BACKEND: everything for the backend now swapped to
     say "$b: done"
 }
 
+# raw-rdma: the link's own limit, perftest's one-sided verbs between the
+# same two guests: ib_read_lat and ib_write_lat give the median latency
+# (t_typical, perftest's median; ib_read_lat times each read, ib_write_lat
+# reports half the round trip of a write ping-pong) and its 99th and 99.9th
+# percentiles; ib_read_bw and ib_write_bw give pages per second (MsgRate,
+# in Mpps, x 1e6: 4 KiB messages). Each tool runs against its server on the
+# server guest (tests/scenarios/farmem-server.sh starts them on ports
+# 18515-18518 with the same options), over rdma_cm on rxe0. ib_read_lat
+# waits for each completion with -e (it sleeps on the completion channel):
+# under emulation a process spinning on the CQ keeps the emulated CPUs
+# from moving the very packets it waits for (polled: p50 7 to 9 ms; with
+# -e: 1.2 ms, the minimum of either about 0.7 ms). perftest has no -e for
+# writes, and polls in the bandwidth tools (with -e ib_read_bw moved less:
+# 109 pages/s against 252). A run that fails (an error, no result line, no
+# number) is reported as a BENCH line with "error" instead of figures, and
+# the bench goes on.
+perftest_run() { # perftest_run TOOL PORT ITERS ROUND [OPTION...]
+    local t=$1 port=$2 n=$3 round=$4 t0 t1 rc secs line err="" json
+    shift 4
+    for _ in 1 2 3; do
+        t0=$(cut -d' ' -f1 /proc/uptime)
+        timeout 300 $t -R -d rxe0 -s 4096 -n "$n" -p "$port" "$@" $SERVER_IP >/tmp/perftest.out 2>&1
+        rc=$?
+        t1=$(cut -d' ' -f1 /proc/uptime)
+        secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
+        sed 's/^/perftest: /' /tmp/perftest.out
+        # Its result line: the message size first, then the iterations.
+        line=$(awk '$1 == 4096 && $2 ~ /^[0-9]+$/' /tmp/perftest.out | tail -1)
+        case $t in
+        *_lat) # bytes iterations t_min t_max t_typical t_avg t_stdev p99 p99.9
+            json=$(echo "$line" | awk -v v="${t#ib_}" '
+                NF >= 9 && $5 > 0 && $8 > 0 && $9 > 0 && $5 !~ /inf|nan/ {
+                    sub(/_lat$/, "", v)
+                    printf "\"%s_p50_us\":%s,\"%s_p99_us\":%s,\"%s_p999_us\":%s", v, $5, v, $8, v, $9 }') ;;
+        *_bw) # bytes iterations BW_peak BW_average MsgRate[Mpps]
+            json=$(echo "$line" | awk -v v="${t#ib_}" '
+                NF >= 5 && $5 > 0 && $5 !~ /inf|nan/ {
+                    sub(/_bw$/, "", v)
+                    printf "\"%s_pages_per_s\":%.0f", v, $5 * 1e6 }') ;;
+        esac
+        if [ $rc = 0 ] && [ -n "$json" ]; then
+            emit "{\"raw\":\"$t\",\"backend\":\"raw-rdma\",\"round\":\"$round\",\"size\":4096,\"iterations\":$n,\"seconds\":$secs,$json}"
+            say "raw-rdma: $t, $n x 4 KiB: $(echo "$json" | tr -d '"' | sed 's/:/ /g; s/,/, /g') (${secs}s)"
+            return 0
+        fi
+        if [ $rc = 124 ] || [ $rc = 143 ]; then
+            err="timed out after 300 s"
+        elif [ $rc != 0 ]; then
+            err="exit $rc: $(grep -v '^ *$' /tmp/perftest.out | tail -2)"
+        else
+            err="no result in its output: $(grep -v '^ *$' /tmp/perftest.out | tail -2)"
+        fi
+        # A server between two runs (restarting) refuses the connection
+        # at once: try again, but not after a run that took its time.
+        awk -v s="$secs" 'BEGIN { exit !(s < 15) }' || break
+        sleep 3
+    done
+    err=$(echo "$err" | tr -d '"\\' | tr '[:cntrl:]' ' ' | tr -s ' ' | sed 's/^ //; s/ $//')
+    emit "{\"raw\":\"$t\",\"backend\":\"raw-rdma\",\"round\":\"$round\",\"size\":4096,\"iterations\":$n,\"error\":\"$t: $err\"}"
+    say "WARNING: raw-rdma: $t failed: $err"
+}
+raw_rdma() {
+    local lat_n=${PERFTEST%,*} bw_n=${PERFTEST#*,} i
+    [ -n "$PERFTEST" ] || fail "raw-rdma: no bench_perftest= on the command line"
+    say "raw-rdma: perftest one-sided verbs, 4 KiB, $lat_n latency and $bw_n bandwidth iterations"
+    for i in $(seq "$ROUNDS"); do
+        perftest_run ib_read_lat 18515 "$lat_n" "$i" -e
+        perftest_run ib_write_lat 18516 "$lat_n" "$i"
+        perftest_run ib_read_bw 18517 "$bw_n" "$i"
+        perftest_run ib_write_bw 18518 "$bw_n" "$i"
+    done
+    say "raw-rdma: done"
+}
+
 rdma_up $CLIENT_IP
 server_reachable
 for b in $BACKENDS; do
     case $b in
+    raw-rdma) raw_rdma ;;
     disk)
         swap_on
         measure disk

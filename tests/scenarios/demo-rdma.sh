@@ -1,7 +1,5 @@
 # The RDMA flow as the README tells a user to run it, narrated.
-. /tests/lib.sh
-say() { echo "demo: $*"; }
-show_dmesg() { dmesg | grep -E "$1" | sed 's/^\[[ 0-9.]*\] /demo:   dmesg: /'; }
+. /tests/demo-lib.sh
 
 say "client guest $CLIENT_IP: Soft-RoCE on eth0, 512 MiB swap disk /dev/vda"
 rdma_up $CLIENT_IP
@@ -13,13 +11,7 @@ show_dmesg "fastswap|frontswap"
 cgroup memory.max 32M
 disk0=$(disk_writes); out0=$(vmstat pswpout); in0=$(vmstat pswpin)
 say "workload: write 64 MiB in a cgroup limited to 32 MiB, read it back, check every byte"
-in_cgroup $W verify --size 64M >/tmp/workload 2>&1 &
-pid=$!
-sleep 60
-say "fastswapctl status, 60 s into the workload (/sys/kernel/mm/fastswap):"
-fastswapctl status | sed 's/^/demo:   /'
-wait $pid || { cat /tmp/workload; fail "workload"; }
-sed 's/^/demo:   /' /tmp/workload
+workload_with_status 60 --size 64M
 say "pages written to far memory: $(fs succ_stores)   (kernel pswpout: $(( $(vmstat pswpout) - out0 )))"
 say "pages read back:             $(fs loads)   (kernel pswpin: $(( $(vmstat pswpin) - in0 )); $(fs async_loads) readahead, asynchronous)"
 say "swap device sectors written: $(( $(disk_writes) - disk0 ))"

@@ -1,8 +1,6 @@
 # The whole flow a user runs, narrated: swap device, modules, a workload
 # bigger than its cgroup, and what went where.
-. /tests/lib.sh
-say() { echo "demo: $*"; }
-show_dmesg() { dmesg | grep -E "$1" | grep -v "taints kernel" | sed 's/^\[[ 0-9.]*\] /demo:   dmesg: /'; }
+. /tests/demo-lib.sh
 
 say "swap device: 512 MiB virtio disk /dev/vda (it only enables the swap path)"
 swap_on
@@ -14,13 +12,7 @@ show_dmesg "fastswap[:_]|frontswap:"
 cgroup memory.max 128M
 disk0=$(disk_writes); out0=$(vmstat pswpout); in0=$(vmstat pswpin)
 say "workload: write 256 MiB in a cgroup limited to 128 MiB, read it back, check every byte"
-in_cgroup $W verify --size 256M --passes 2 >/tmp/workload 2>&1 &
-pid=$!
-sleep 15
-say "fastswapctl status, 15 s into the workload (/sys/kernel/mm/fastswap):"
-fastswapctl status | sed 's/^/demo:   /'
-wait $pid || { cat /tmp/workload; fail "workload"; }
-sed 's/^/demo:   /' /tmp/workload
+workload_with_status 15 --size 256M --passes 2
 say "pages stored by fastswap:    $(fs succ_stores)   (kernel pswpout: $(( $(vmstat pswpout) - out0 )))"
 say "pages loaded by fastswap:    $(fs loads)   (kernel pswpin: $(( $(vmstat pswpin) - in0 )); $(fs async_loads) were readahead, loaded asynchronously)"
 say "stores refused (to disk):    $(fs failed_stores)"
