@@ -8,7 +8,8 @@ use crate::errno;
 use crate::once_slot::OnceSlot;
 use crate::page::PageRef;
 use crate::protocol::{self, Region};
-use crate::queue::{AsyncRead, Parked, ParkedRead, Queue, Role, CONNECT_TIMEOUT_MS, ROLES};
+use crate::queue::{AsyncRead, Parked, Queue, Role, CONNECT_TIMEOUT_MS, ROLES};
+use crate::verbs::CmId;
 use crate::verbs::{self, Endpoint, Pd, PAGE_BYTES};
 use crate::work::{Work, WorkItem};
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering::{Acquire, Relaxed, Release, SeqCst}};
@@ -25,9 +26,9 @@ const CLOSING: u8 = 1;
 const LOST: u8 = 2;
 /// A transfer failed or a connection was lost, and `reconnect_work` is
 /// connecting every queue again (for up to `reconnect_timeout_s`): stores
-/// go to the swap device, loads wait (killable), readahead reads that
+/// go to the swap device, loads wait (uninterruptibly), readahead reads
 /// failed are parked. Leaves to `LIVE` (reconnected), `LOST` (timeout,
-/// device removal) or `CLOSING` (unload).
+/// device removal, the server refusing the session) or `CLOSING` (unload).
 const RECONNECTING: u8 = 3;
 /// First wait between reconnect attempts; doubles up to the next.
 const RECONNECT_DELAY_MS: i64 = 500;
@@ -46,6 +47,10 @@ struct Teardown {
     closing: bool,
     /// QPs, CQs and the PD are freed (the ids may still exist).
     released: bool,
+    /// The reconnect worker released the resources and is destroying the
+    /// old ids: a late handler of one of them creates nothing (it would
+    /// leak, and the next attempt's queue would find its CQ taken).
+    rebuilding: bool,
 }
 
 #[pin_data]
@@ -76,10 +81,20 @@ pub(crate) struct Ctrl {
     ready: AtomicBool,
     /// A queue was lost while reconnecting: the attempt fails.
     retry: AtomicBool,
-    /// When the reconnect started (`verbs::now_ms`).
+    /// When the first failure after the last successful transfer happened
+    /// (`verbs::now_ms`): `reconnect_timeout_s` counts from there, so
+    /// reconnects that succeed but carry no transfer do not restart it.
     reconnect_since: AtomicU64,
-    /// Readahead reads that failed while reconnecting.
+    /// A transfer succeeded since `reconnect_since` was set.
+    progress: AtomicBool,
+    /// Bumped by every `mark_lost`: a load whose transfer failed retries
+    /// if a loss was reported meanwhile.
+    losses: AtomicU32,
+    /// Readahead reads that failed or were made while reconnecting.
     parked: Parked,
+    /// Reads the parked reads again once live (see [`Ctrl::resume_parked`]).
+    #[pin]
+    parked_work: Work,
     /// Serialises destroying the ids and creating new ones (reconnect,
     /// device removal, unload).
     #[pin]
@@ -116,22 +131,41 @@ impl Drop for User<'_> {
     }
 }
 
-/// [`WorkItem`] ids of the controller's two work items.
+/// [`WorkItem`] ids of the controller's work items.
 const REMOVAL_WORK: u8 = 0;
 const LOSS_WORK: u8 = 1;
 const RECONNECT_WORK: u8 = 2;
+const PARKED_WORK: u8 = 3;
 
 // SAFETY: `reconnect_work` is a `Work` field of `Ctrl`. It is queued by
-// `mark_lost` only on a ready controller (after `connect` returned), and
-// `shutdown`, which runs before every drop of a ready controller, cancels
-// it synchronously after setting `closing` (the work then stops at its
-// next check) and before destroying the ids; `mark_lost` is not called
-// after that (the data path, the QPs and the ids are gone). `abort` runs
-// only on a controller that never became ready.
+// `mark_lost` only on a ready controller (after `connect` returned), which
+// may be late (a CM handler, a QP event or a swap operation preempted after
+// winning the change to `RECONNECTING`). `shutdown`, which runs before
+// every drop of a ready controller, cancels it synchronously at its very
+// end, after every possible caller of `mark_lost` is done (the data path
+// waited for, the QPs drained and destroyed, the ids destroyed), and the
+// work returns at once then (`closing`). `abort` runs only on a controller
+// that never became ready.
 unsafe impl WorkItem<RECONNECT_WORK> for Ctrl {
     const OFFSET: usize = core::mem::offset_of!(Ctrl, reconnect_work);
     fn run(&self) {
         self.reconnect();
+    }
+}
+
+// SAFETY: `parked_work` is a `Work` field of `Ctrl`. It is queued only
+// while the state is `LIVE` after a read was parked (so on a ready
+// controller): by `park` (from a readahead completion, `load_async` or
+// this work itself) and by the reconnect worker. `shutdown` sets
+// `CLOSING`, waits for the data path and drains every QP (no completion
+// parks any more), cancels the reconnect work, and only then cancels this
+// one synchronously (and again at its very end); nothing queues it after
+// the state left `LIVE` for good. `abort` runs only on a controller that
+// never became ready, which never parked.
+unsafe impl WorkItem<PARKED_WORK> for Ctrl {
+    const OFFSET: usize = core::mem::offset_of!(Ctrl, parked_work);
+    fn run(&self) {
+        self.resume_parked();
     }
 }
 
@@ -149,14 +183,15 @@ unsafe impl WorkItem<REMOVAL_WORK> for Ctrl {
 }
 
 // SAFETY: `loss_work` is a `Work` field of `Ctrl`. It is queued by
-// `mark_lost` after that won the change from `LIVE`, which may be late: the
-// caller can be preempted in between. Both ways a controller ends
+// `declare_lost` after that won the change to `LOST`, which may be late:
+// the caller (a CM handler, a QP event, a swap operation, the reconnect
+// worker) can be preempted in between. Both ways a controller ends
 // (`shutdown` before every drop of a ready one, `abort` for one whose
 // connect failed) cancel it synchronously only after every possible caller
-// of `mark_lost` is done: the data path drained and waited for (or never
-// started), the QPs destroyed (no QP event), the ids destroyed (no CM
-// handler). So it is neither queued nor running when the controller is
-// freed.
+// is done: the data path drained and waited for (or never started), the
+// QPs destroyed (no QP event), the ids destroyed (no CM handler), the
+// reconnect work cancelled. So it is neither queued nor running when the
+// controller is freed.
 unsafe impl WorkItem<LOSS_WORK> for Ctrl {
     const OFFSET: usize = core::mem::offset_of!(Ctrl, loss_work);
     fn run(&self) {
@@ -202,7 +237,10 @@ impl Ctrl {
                 ready: AtomicBool::new(false),
                 retry: AtomicBool::new(false),
                 reconnect_since: AtomicU64::new(0),
+                progress: AtomicBool::new(true),
+                losses: AtomicU32::new(0),
                 parked: Parked::new(),
+                parked_work <- Work::new::<Ctrl, PARKED_WORK>(),
                 ids_lock <- new_mutex!(()),
                 reconnect_work <- Work::new::<Ctrl, RECONNECT_WORK>(),
                 users: AtomicU32::new(0),
@@ -305,25 +343,60 @@ impl Ctrl {
     /// May run in any context (softirq, a CM handler, a QP event): the
     /// work is left to `reconnect_work` or `loss_work`.
     pub(crate) fn mark_lost(&self, why: &str) {
-        if self.reconnect_timeout_s > 0 && self.ready.load(Acquire) {
+        self.losses.fetch_add(1, SeqCst);
+        if !(self.reconnect_timeout_s > 0 && self.ready.load(Acquire)) {
+            self.declare_lost(LIVE, why);
+            return;
+        }
+        loop {
             match self.state.compare_exchange(LIVE, RECONNECTING, SeqCst, Relaxed) {
                 Ok(_) => {
-                    self.reconnect_since.store(verbs::now_ms() as u64, Relaxed);
+                    let now = verbs::now_ms();
+                    // The timeout counts from the first failure after the
+                    // last successful transfer.
+                    if self.progress.swap(false, SeqCst) {
+                        self.reconnect_since.store(now as u64, SeqCst);
+                    }
+                    let since = self.reconnect_since.load(SeqCst) as i64;
+                    let left = (since + i64::from(self.reconnect_timeout_s) * 1000 - now).max(0) / 1000;
                     pr_err!(
                         "connection to {} failed: {}; reconnecting to {} for up to {} s (new swap-outs go to the swap device, faults on pages held there wait)\n",
                         self.server,
                         why,
                         self.server,
-                        self.reconnect_timeout_s
+                        left
                     );
                     self.reconnect_work.queue();
+                    return;
                 }
-                Err(RECONNECTING) => self.retry.store(true, SeqCst),
-                Err(_) => {}
+                Err(RECONNECTING) => {
+                    // Fails the attempt in progress. If the worker went
+                    // `LIVE` meanwhile (it reads `retry` after that change;
+                    // both sides are sequentially consistent, so one sees
+                    // the other), start over.
+                    self.retry.store(true, SeqCst);
+                    if self.state.load(SeqCst) != LIVE {
+                        return;
+                    }
+                }
+                Err(_) => return,
             }
-            return;
         }
-        self.declare_lost(LIVE, why);
+    }
+
+    /// A transfer completed: the reconnect timeout of the next outage
+    /// counts from that outage. Reads first, so the hot path writes the
+    /// shared flag only once per outage.
+    pub(crate) fn note_progress(&self) {
+        if !self.progress.load(Relaxed) {
+            self.progress.store(true, Relaxed);
+        }
+    }
+
+    /// The server refused a reconnect for good (the session is gone, or
+    /// the secret is not taken from here): no later attempt can succeed.
+    pub(crate) fn session_refused(&self) {
+        self.declare_lost(RECONNECTING, "the server refused to re-attach this client's session");
     }
 
     /// The far memory is lost for good (from `from`, `LIVE` or
@@ -337,7 +410,7 @@ impl Ctrl {
                 why
             );
             self.loss_work.queue();
-            self.drain_parked();
+            self.fail_parked();
         }
     }
 
@@ -355,70 +428,113 @@ impl Ctrl {
         }
     }
 
-    /// Parks a readahead read that failed while reconnecting. If the state
-    /// changed meanwhile, whoever changed it may already have drained the
-    /// parked reads: drain again.
+    /// Parks a readahead read (failed, or not started, while
+    /// reconnecting): its page stays locked until it is read again once
+    /// live, or failed once the far memory is lost. If the state changed
+    /// meanwhile, whoever changed it may already have taken the parked
+    /// reads: hand them on again. Callable from any context; never starts
+    /// a transfer itself.
     pub(crate) fn park(&self, ctx: KBox<AsyncRead>) {
         self.parked.push(ctx);
-        if !self.is_reconnecting() {
-            self.drain_parked();
+        self.after_park();
+    }
+
+    /// What a parked read needs after the state (read after the push, both
+    /// sequentially consistent) is known.
+    fn after_park(&self) {
+        match self.state.load(SeqCst) {
+            RECONNECTING => {}
+            LIVE => self.parked_work.queue(),
+            _ => self.fail_parked(),
         }
     }
 
-    /// Finishes the parked reads: started again when live, failed
-    /// otherwise. Callable from any context; called after every change
-    /// away from `RECONNECTING`.
-    fn drain_parked(&self) {
-        self.parked.take_all(|ParkedRead { page, remote_addr }| {
-            // SAFETY: each parked read owes its request's completion, and
-            // `take_all` hands each out once.
-            let req = unsafe { AsyncLoad::from_page(page) };
-            let r = self.enter().and_then(|_user| self.queue(Role::AsyncRead));
-            let req = match r {
-                Ok(q) => match q.read_async(remote_addr, req) {
-                    Ok(()) => return,
-                    Err((_, req)) => req,
-                },
-                Err(_) => req,
-            };
+    /// Fails every parked read (the far memory is lost, or unload). Any
+    /// context; touches no queue.
+    fn fail_parked(&self) {
+        self.parked.take_all(|ctx| {
             self.count_load(false);
-            req.complete(Err(EIO));
+            ctx.into_request().complete(Err(EIO));
         });
     }
 
-    /// Waits (killable) while the controller reconnects.
-    fn wait_reconnected(&self) -> Result {
-        while self.is_reconnecting() {
-            if verbs::fatal_signal_pending() {
-                return Err(EINTR);
+    /// `parked_work`: reads every parked read again, one by one, with a
+    /// synchronous read under an admitted swap operation (the queue's
+    /// resources stay meanwhile). On a failure the rest are parked again:
+    /// while live they are retried after a pause, while reconnecting the
+    /// worker queues this again once live, and once lost or closing they
+    /// fail. A parked read fails only then: the server holds its page.
+    fn resume_parked(&self) {
+        loop {
+            let mut stopped = false;
+            self.parked.take_all(|ctx| {
+                if !stopped {
+                    let r = self.enter().and_then(|_user| {
+                        self.queue(Role::SyncRead)?.transfer_sync(ctx.remote_addr(), ctx.page(), false)
+                    });
+                    if r.is_ok() {
+                        self.count_load(true);
+                        ctx.into_request().complete(Ok(()));
+                        return;
+                    }
+                    stopped = true;
+                }
+                self.parked.repark(ctx);
+            });
+            if !stopped {
+                // Reads parked meanwhile queued this work again.
+                return;
             }
-            verbs::sleep_killable_ms(20);
+            match self.state.load(SeqCst) {
+                RECONNECTING => return,
+                LIVE => verbs::sleep_ms(10),
+                _ => {
+                    self.fail_parked();
+                    return;
+                }
+            }
         }
-        Ok(())
+    }
+
+    /// Waits while the controller reconnects. Uninterruptibly: a task with
+    /// a fatal signal (an OOM victim) that gave up would leave the page
+    /// locked but not up to date, and every other mapper of it would get
+    /// SIGBUS although the server still holds it.
+    fn wait_reconnected(&self) {
+        while self.is_reconnecting() {
+            verbs::sleep_ms(20);
+        }
     }
 
     /// The reconnect worker: tears the connection down and connects every
     /// queue again with the session secret, with a growing delay between
     /// attempts, until it works (`LIVE`), `reconnect_timeout_s` passes
-    /// (`LOST`), or unload or device removal ends it.
+    /// (`LOST`), or unload, device removal or the server's refusal ends it.
     fn reconnect(&self) {
-        let since = self.reconnect_since.load(Relaxed) as i64;
+        let since = self.reconnect_since.load(SeqCst) as i64;
         let deadline = since + i64::from(self.reconnect_timeout_s) * 1000;
         let mut delay = RECONNECT_DELAY_MS;
         let mut attempts = 0u32;
         loop {
             {
-                let t = self.teardown.lock();
+                let mut t = self.teardown.lock();
                 if t.closing || t.released || !self.is_reconnecting() {
                     return;
                 }
                 // The swap operations admitted before the state changed
                 // finish with flush errors; loads then wait.
                 self.release(true);
+                // Until the old ids are gone, their late handlers create
+                // nothing.
+                t.rebuilding = true;
             }
             let connected = {
                 let _ids = self.ids_lock.lock();
                 self.destroy_ids();
+                {
+                    let mut t = self.teardown.lock();
+                    t.rebuilding = false;
+                }
                 self.retry.store(false, SeqCst);
                 attempts += 1;
                 self.queues.iter().try_for_each(|q| {
@@ -443,7 +559,13 @@ impl Ctrl {
                         attempts
                     );
                     drop(t);
-                    self.drain_parked();
+                    // A queue lost between the check above and the change
+                    // to `LIVE` (its `mark_lost` saw `RECONNECTING`):
+                    // start over (`mark_lost` may have done so already).
+                    if self.retry.load(SeqCst) {
+                        self.mark_lost("a queue was lost while reconnecting");
+                    }
+                    self.parked_work.queue();
                 }
                 return;
             }
@@ -596,20 +718,27 @@ impl Ctrl {
         r
     }
 
-    /// Reads a page back. While the controller reconnects, waits
-    /// (killable) and reads again: a transfer that failed with the outage
-    /// is retried, not reported.
+    /// Reads a page back (the faulting page). While the controller
+    /// reconnects, waits uninterruptibly (see `wait_reconnected`) and reads
+    /// again: a transfer that failed with the outage is retried, not
+    /// reported. Fails only once the far memory is lost (or on unload).
     pub(crate) fn load(&self, slot: u64, page: PageRef) -> Result {
         let r = loop {
-            if let Err(e) = self.wait_reconnected() {
-                break Err(e);
-            }
+            self.wait_reconnected();
+            let losses = self.losses.load(SeqCst);
             let r = self.enter().and_then(|_user| {
                 let a = self.remote_addr(slot)?;
                 self.queue(Role::SyncRead)?.transfer_sync(a, page, false)
             });
-            if r.is_err() && self.is_reconnecting() {
-                continue;
+            if r.is_err() {
+                // Retried while the outage lasts, and after a loss reported
+                // since the attempt began (the reconnect may already be
+                // done); not once lost or closing.
+                match self.state.load(SeqCst) {
+                    RECONNECTING => continue,
+                    LIVE if self.losses.load(SeqCst) != losses => continue,
+                    _ => {}
+                }
             }
             break r;
         };
@@ -617,19 +746,29 @@ impl Ctrl {
         r
     }
 
+    /// Starts a readahead read. While the controller reconnects it is
+    /// parked, not started (no DMA mapping, no post): read once
+    /// reconnected, failed once lost.
     pub(crate) fn load_async(&self, slot: u64, req: AsyncLoad) -> core::result::Result<(), (Error, AsyncLoad)> {
-        let _user = match self.enter() {
-            Ok(u) => u,
-            Err(e) => return Err((e, req)),
-        };
         let addr = match self.remote_addr(slot) {
             Ok(a) => a,
             Err(e) => return Err((e, req)),
         };
-        match self.queue(Role::AsyncRead) {
-            Ok(q) => q.read_async(addr, req),
-            Err(e) => Err((e, req)),
+        let q = match self.queue(Role::AsyncRead) {
+            Ok(q) => q,
+            Err(e) => return Err((e, req)),
+        };
+        if self.is_reconnecting() {
+            // `park` hands it on if the state changed meanwhile.
+            return q.park_read(addr, req);
         }
+        let _user = match self.enter() {
+            Ok(u) => u,
+            Err(e) => return Err((e, req)),
+        };
+        // The user stays admitted until the read is posted (or not): the
+        // queue's resources stay meanwhile.
+        q.read_async(addr, req)
     }
 
     pub(crate) fn count_load(&self, ok: bool) {
@@ -645,10 +784,12 @@ impl Ctrl {
     }
 
     /// Runs `f`, which creates a queue's RDMA resources, unless a teardown
-    /// started: resources created after it would never be freed.
+    /// started or the reconnect worker is destroying the old ids (a late
+    /// handler of one of them): resources created then would never be
+    /// freed.
     pub(crate) fn create_resources(&self, f: impl FnOnce() -> Result) -> Result {
         let t = self.teardown.lock();
-        if t.closing || t.released {
+        if t.closing || t.released || t.rebuilding {
             return Err(errno::not_connected());
         }
         f()
@@ -695,7 +836,9 @@ impl Ctrl {
     /// stops the data path: flushes every queue, waits for the swap
     /// operations in progress to finish, and drains every QP, so no
     /// request, completion or DMA mapping refers to the queues afterwards.
-    /// Without it, nothing may ever have been posted.
+    /// Without it, nothing may ever have been posted. The caller holds the
+    /// teardown lock (no resource is created meanwhile, and no id is taken
+    /// out of its slot) with the state not `LIVE`.
     fn release(&self, drain: bool) {
         for q in self.queues.iter() {
             q.disconnect();
@@ -704,32 +847,55 @@ impl Ctrl {
         if drain {
             self.wait_for_users();
             for q in self.queues.iter() {
-                // SAFETY: the state is not `LIVE` and no swap operation is
-                // admitted (`wait_for_users`), so nothing else polls or posts.
+                // SAFETY: the state is not `LIVE`, so no swap operation is
+                // admitted any more, and the ones admitted before are done
+                // (`wait_for_users`): nothing else polls or posts.
                 unsafe { q.drain() };
             }
         }
         for q in self.queues.iter() {
-            // SAFETY: drained (or never used), and resource creation is
-            // fenced by the teardown lock's `closing`/`ready`.
+            // SAFETY: drained (or never used), and no handler creates
+            // resources meanwhile: the caller holds the teardown lock, and
+            // afterwards `released` or `rebuilding` (the reconnect worker,
+            // until the old ids are destroyed) makes `create_resources`
+            // refuse; the worker's own new queues connect only after that.
             unsafe { q.free_resources() };
         }
         // SAFETY: every queue's QP is gone; no `get` of the PD is live (the
-        // data path is closed and connecting is over).
+        // data path is closed, and every creator runs under the teardown
+        // lock, held by the caller).
         if let Some(pd) = unsafe { self.pd.take() } {
             pd.free();
         }
     }
 
+    /// Takes `q`'s id out of its slot under the teardown lock (so no
+    /// `release`, `disconnect_lost` or read-depth query reads it
+    /// meanwhile) and destroys it after dropping that lock:
+    /// `rdma_destroy_id` waits for the id's running handler, which may
+    /// take the teardown lock. The caller holds `ids_lock` and the data
+    /// path is closed (state not `LIVE`, its users waited for).
+    fn destroy_id(&self, q: &Queue) {
+        let id: Option<CmId> = {
+            let _t = self.teardown.lock();
+            // SAFETY: under the teardown lock, with `ids_lock` held (no
+            // connect runs on the queue) and the data path closed (caller).
+            unsafe { q.take_id() }
+        };
+        if let Some(id) = id {
+            // Destroys the id's QP first if a handler created one after the
+            // last `release` (not after `rebuilding` or `released` is set).
+            id.destroy();
+        }
+    }
+
     /// Destroys every queue's CM id that still exists. Waits for running
-    /// event handlers; none runs afterwards.
+    /// event handlers; none runs afterwards. The caller holds `ids_lock`,
+    /// after a `release` (the data path no longer reads the ids), and not
+    /// from a CM handler.
     fn destroy_ids(&self) {
         for q in self.queues.iter() {
-            // SAFETY: only called after `release` (the data path no longer
-            // reads the ids), from the removal work or from unload after it
-            // cancelled that work, or from a failed connect: never twice at
-            // once, and never from a CM handler.
-            unsafe { q.destroy_id() };
+            self.destroy_id(q);
         }
     }
 
@@ -743,8 +909,14 @@ impl Ctrl {
         }
         // No swap operation ever ran, and handlers create no resource once
         // `closing` is set.
-        self.release(false);
-        self.destroy_ids();
+        {
+            let _t = self.teardown.lock();
+            self.release(false);
+        }
+        {
+            let _ids = self.ids_lock.lock();
+            self.destroy_ids();
+        }
         // A loss during the connect may have queued it, as late as the last
         // CM handler or QP event; it does nothing now (`closing`).
         self.loss_work.cancel_sync();
@@ -760,8 +932,9 @@ impl Ctrl {
         {
             let mut t = self.teardown.lock();
             // Not after a device removal (`released`): no device to send on.
-            let state = self.state.load(SeqCst);
-            close = t.ready && !t.released && (state == LIVE || state == RECONNECTING);
+            // Also after the reconnect timeout (`LOST`): the server may
+            // still keep the region for its reconnect linger time.
+            close = t.ready && !t.released;
             t.closing = true;
             // A deliberate disconnect: the DISCONNECTED events it causes are
             // not a loss.
@@ -783,8 +956,11 @@ impl Ctrl {
         }
         // Sees `closing` at its next check, and creates nothing meanwhile.
         self.reconnect_work.cancel_sync();
-        // Reads parked before the state changed: failed now.
-        self.drain_parked();
+        // Nothing parks any more (the data path and the QPs are drained) and
+        // nothing queues this (the state is not `LIVE`): the reads still
+        // parked fail now.
+        self.parked_work.cancel_sync();
+        self.fail_parked();
         // No removal queues it again now that `closing` is set.
         self.removal_work.cancel_sync();
         {
@@ -800,9 +976,9 @@ impl Ctrl {
                             e
                         ),
                     }
-                    // SAFETY: under `ids_lock`, after the ids were destroyed;
-                    // not from a CM handler; the data path is closed.
-                    unsafe { q.destroy_id() };
+                    // Under `ids_lock`; not from a CM handler; the data
+                    // path is closed.
+                    self.destroy_id(q);
                 }
             }
         }
@@ -812,8 +988,10 @@ impl Ctrl {
         // `release`): cancel it only now. It does nothing now (`closing`).
         // The same holds for the reconnect work (queued by a `mark_lost`
         // that won the change to `RECONNECTING` before): it returns at
-        // once (`closing`).
-        self.loss_work.cancel_sync();
+        // once (`closing`); and the parked work (the state never returns
+        // to `LIVE`), which fails what is parked.
         self.reconnect_work.cancel_sync();
+        self.parked_work.cancel_sync();
+        self.loss_work.cancel_sync();
     }
 }

@@ -4,8 +4,6 @@
 #include <linux/workqueue.h>
 #include <linux/completion.h>
 #include <linux/jiffies.h>
-#include <linux/sched.h>
-#include <linux/sched/signal.h>
 
 unsigned int fastswap_rdma_this_cpu(void);
 void fastswap_rdma_init_work(struct work_struct *work, work_func_t func);
@@ -13,8 +11,6 @@ int fastswap_rdma_wq_create(void);
 void fastswap_rdma_wq_destroy(void);
 bool fastswap_rdma_queue_work(struct work_struct *work);
 void fastswap_rdma_reinit_completion(struct completion *c);
-bool fastswap_rdma_fatal_signal_pending(void);
-void fastswap_rdma_sleep_killable(unsigned int ms);
 
 /*
  * The module's own workqueue, with a rescuer: the device removal that waits
@@ -61,14 +57,3 @@ void fastswap_rdma_reinit_completion(struct completion *c)
 	reinit_completion(c);
 }
 
-/* Whether the current task was killed (SIGKILL or a fatal signal). */
-bool fastswap_rdma_fatal_signal_pending(void)
-{
-	return fatal_signal_pending(current);
-}
-
-/* Sleeps @ms milliseconds, woken early by a fatal signal. */
-void fastswap_rdma_sleep_killable(unsigned int ms)
-{
-	schedule_timeout_killable(msecs_to_jiffies(ms));
-}

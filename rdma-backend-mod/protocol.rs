@@ -17,6 +17,12 @@ const FLAG_RECONNECT: u16 = 1;
 /// Connect request flag: end the session (the server frees the region at
 /// once and answers with a reject of status [`SESSION_CLOSED`]).
 const FLAG_CLOSE: u16 = 2;
+/// Reject status: a reconnect with the wrong secret (or from another
+/// address than the session's).
+pub(crate) const BAD_SECRET: u16 = 16;
+/// Reject status: a reconnect to a session the server no longer holds
+/// (its region freed).
+pub(crate) const SESSION_GONE: u16 = 17;
 /// The reject status acknowledging a close.
 pub(crate) const SESSION_CLOSED: u16 = 18;
 pub(crate) const REJECT_LEN: usize = 8;

@@ -198,6 +198,7 @@ impl Queue {
             }
             bindings::rdma_cm_event_type_RDMA_CM_EVENT_REJECTED => {
                 let status = ev.status();
+                let code = protocol::reject_code(id.reject_data(&ev));
                 match protocol::reject_reason(id.reject_data(&ev)) {
                     Some(why) => pr_err!("server {} rejected queue {}: {}\n", c.server, self.index, why),
                     None => pr_err!(
@@ -205,6 +206,11 @@ impl Queue {
                         c.server,
                         id.reject_msg(status)
                     ),
+                }
+                if matches!(code, Some(protocol::SESSION_GONE | protocol::BAD_SECRET)) {
+                    // No later attempt can succeed: the server freed the
+                    // region (or will never take this secret from here).
+                    c.session_refused();
                 }
                 self.finish(Err(errno::conn_refused()));
             }
@@ -280,6 +286,7 @@ impl Queue {
         loop {
             if let Some(status) = cq.poll_one() {
                 if status == bindings::ib_wc_status_IB_WC_SUCCESS && flushed_at.is_none() {
+                    c.note_progress();
                     return Ok(());
                 }
                 c.mark_lost("an RDMA transfer failed");
@@ -364,6 +371,29 @@ impl Queue {
         Ok(())
     }
 
+    /// Parks a readahead read without starting it (the controller is
+    /// reconnecting): no DMA mapping, no post. It is read once reconnected
+    /// (or failed once the far memory is lost). On `Err` (no memory for the
+    /// context) nothing was parked.
+    pub(crate) fn park_read(&self, remote_addr: u64, req: AsyncLoad) -> core::result::Result<(), (Error, AsyncLoad)> {
+        let ctx = AsyncRead {
+            cqe: bindings::ib_cqe { done: Some(async_read_done) },
+            queue: self,
+            dma: None,
+            page: req.page(),
+            remote_addr,
+            next: core::ptr::null_mut(),
+        };
+        let ctx = match KBox::new(ctx, GFP_NOWAIT | __GFP_NOWARN) {
+            Ok(ctx) => ctx,
+            Err(_) => return Err((ENOMEM, req)),
+        };
+        // The request's completion now belongs to the parked list.
+        let _ = req.into_page();
+        self.ctrl().park(ctx);
+        Ok(())
+    }
+
     /// Starts a disconnect (the server frees its side); moves the QP to the
     /// error state.
     pub(crate) fn disconnect(&self) {
@@ -419,18 +449,22 @@ impl Queue {
         }
     }
 
-    /// Destroys the queue's CM id (and its QP if still there). Waits for its
-    /// running event handler; none runs afterwards.
+    /// Takes the queue's CM id out of its slot, for the caller to destroy
+    /// (not under the teardown lock: `rdma_destroy_id` waits for the id's
+    /// running handler, which may take that lock).
     ///
     /// # Safety
     ///
-    /// No one else may use the id meanwhile or later (no data path, no
-    /// concurrent `destroy_id`), and this must not run in the id's handler.
-    pub(crate) unsafe fn destroy_id(&self) {
+    /// No reference from the slot may be alive or taken concurrently: the
+    /// caller holds the controller's teardown lock (which every reader of
+    /// the slot outside the data path and the connecting thread holds:
+    /// `release`, `disconnect_lost`, `query_read_depth`), the data path is
+    /// closed (the state is not `LIVE` and its users were waited for), and
+    /// no connect runs on this queue (the caller holds `ids_lock`, under
+    /// which every connect runs).
+    pub(crate) unsafe fn take_id(&self) -> Option<CmId> {
         // SAFETY: exclusive by the caller's guarantee.
-        if let Some(id) = unsafe { self.id.take() } {
-            id.destroy();
-        }
+        unsafe { self.id.take() }
     }
 }
 
@@ -456,11 +490,30 @@ pub(crate) struct AsyncRead {
 /// A lock-free stack: pushed from softirq, taken whole by `take_all`.
 pub(crate) struct Parked(AtomicPtr<AsyncRead>);
 
-/// One parked read: its page (the request's completion is owed) and where
-/// the page is held remotely.
-pub(crate) struct ParkedRead {
-    pub(crate) page: PageRef,
-    pub(crate) remote_addr: u64,
+/// A read taken off the parked list by [`Parked::take_all`]: it owes its
+/// request's completion, done once by `into_request(...).complete()`, or
+/// handed back with [`Parked::repark`].
+pub(crate) struct ParkedRead(KBox<AsyncRead>);
+
+impl ParkedRead {
+    pub(crate) fn page(&self) -> PageRef {
+        self.0.page
+    }
+
+    pub(crate) fn remote_addr(&self) -> u64 {
+        self.0.remote_addr
+    }
+
+    /// Gives up the parked context and takes back its request, to complete.
+    pub(crate) fn into_request(self) -> AsyncLoad {
+        let page = self.0.page;
+        drop(self.0);
+        // SAFETY: only `take_all` makes a `ParkedRead`, from a context that
+        // was parked owing its request's completion (its page came from
+        // `into_page` in `read_async` or `park_read`, and the request was
+        // not completed since); consuming it hands that over once.
+        unsafe { AsyncLoad::from_page(page) }
+    }
 }
 
 impl Parked {
@@ -468,29 +521,38 @@ impl Parked {
         Self(AtomicPtr::new(core::ptr::null_mut()))
     }
 
+    /// Sequentially consistent, as the state changes and loads that pair
+    /// with it (see `Ctrl::park`): either the pusher sees the new state, or
+    /// the changer's `take_all` sees the read.
     pub(crate) fn push(&self, ctx: KBox<AsyncRead>) {
         let node = KBox::into_raw(ctx);
         let mut head = self.0.load(Ordering::Relaxed);
         loop {
             // SAFETY: `node` is ours until the exchange below publishes it.
             unsafe { (*node).next = head };
-            match self.0.compare_exchange_weak(head, node, Ordering::AcqRel, Ordering::Relaxed) {
+            match self.0.compare_exchange_weak(head, node, Ordering::SeqCst, Ordering::Relaxed) {
                 Ok(_) => return,
                 Err(h) => head = h,
             }
         }
     }
 
+    /// Parks again a read taken by `take_all`.
+    pub(crate) fn repark(&self, r: ParkedRead) {
+        self.push(r.0);
+    }
+
     /// Takes every parked read; each request's completion is then owed by
-    /// the caller (`AsyncLoad::from_page` once per read).
+    /// the caller, who either completes it (`ParkedRead::into_request`) or
+    /// parks the read again (`repark`).
     pub(crate) fn take_all(&self, mut f: impl FnMut(ParkedRead)) {
-        let mut node = self.0.swap(core::ptr::null_mut(), Ordering::AcqRel);
+        let mut node = self.0.swap(core::ptr::null_mut(), Ordering::SeqCst);
         while !node.is_null() {
             // SAFETY: every node was leaked by `push` and is taken once: the
             // swap above unlinked the whole list.
             let ctx = unsafe { KBox::from_raw(node) };
             node = ctx.next;
-            f(ParkedRead { page: ctx.page, remote_addr: ctx.remote_addr });
+            f(ParkedRead(ctx));
         }
     }
 }
@@ -508,6 +570,7 @@ unsafe extern "C" fn async_read_done(_cq: *mut bindings::ib_cq, wc: *mut binding
     drop(ctx.dma.take()); // unmap before the page is handed back
     let page = ctx.page;
     let result = if status == bindings::ib_wc_status_IB_WC_SUCCESS {
+        q.ctrl().note_progress();
         Ok(())
     } else {
         // A flush while live means the QP went to the error state on its

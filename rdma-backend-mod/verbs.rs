@@ -508,23 +508,6 @@ impl Completion {
 extern "C" {
     /// `reinit_completion`, from helpers.c.
     fn fastswap_rdma_reinit_completion(c: *mut bindings::completion);
-    /// `fatal_signal_pending(current)`, from helpers.c.
-    fn fastswap_rdma_fatal_signal_pending() -> bool;
-    /// `schedule_timeout_killable(msecs_to_jiffies(ms))`, from helpers.c.
-    fn fastswap_rdma_sleep_killable(ms: kernel::ffi::c_uint);
-}
-
-/// Whether the current task has a fatal signal pending.
-pub(crate) fn fatal_signal_pending() -> bool {
-    // SAFETY: no preconditions; reads the current task.
-    unsafe { fastswap_rdma_fatal_signal_pending() }
-}
-
-/// Sleeps `ms` milliseconds in process context, or less if the task is
-/// killed.
-pub(crate) fn sleep_killable_ms(ms: u32) {
-    // SAFETY: called from process context that may sleep.
-    unsafe { fastswap_rdma_sleep_killable(ms) };
 }
 
 /// Milliseconds since boot, for timeouts.
