@@ -163,8 +163,9 @@ fn u64_at(b: &[u8], i: usize) -> u64 {
     u64::from_le_bytes(a)
 }
 
-/// Sent by the client with each queue's connect request.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Sent by the client with each queue's connect request. `Debug` shows
+/// whether a secret is present, never the secret itself.
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct ConnectRequest {
     pub version: u16,
     pub queue: u16,
@@ -176,6 +177,40 @@ pub struct ConnectRequest {
     pub close: bool,
     /// The session's secret, for a reconnect; zero otherwise.
     pub secret: u64,
+}
+
+/// A session secret in `Debug` output: whether there is one, not its value.
+struct Redacted(u64);
+
+impl std::fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0 == 0 { "none" } else { "<redacted>" })
+    }
+}
+
+impl std::fmt::Debug for ConnectRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectRequest")
+            .field("version", &self.version)
+            .field("queue", &self.queue)
+            .field("queue_count", &self.queue_count)
+            .field("client_id", &self.client_id)
+            .field("reconnect", &self.reconnect)
+            .field("close", &self.close)
+            .field("secret", &Redacted(self.secret))
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for AcceptReply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AcceptReply")
+            .field("addr", &self.addr)
+            .field("rkey", &self.rkey)
+            .field("size", &self.size)
+            .field("secret", &Redacted(self.secret))
+            .finish()
+    }
 }
 
 impl ConnectRequest {
@@ -248,7 +283,8 @@ impl ConnectRequest {
 }
 
 /// Sent by the server in the accept: where the client's region is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// `Debug` shows whether a secret is present, never the secret itself.
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct AcceptReply {
     /// The remote address of the region's first byte, as the client puts
     /// it in its RDMA work requests (an I/O virtual address, not a pointer
@@ -623,5 +659,34 @@ mod tests {
         assert_eq!(Status::from_u16(ALL.len() as u16), None);
         assert_eq!(Status::BadMagic as u16, 1);
         assert_eq!(Status::Malformed as u16, 7);
+    }
+
+    #[test]
+    fn debug_output_never_shows_the_secret() {
+        let secret = 0x0123_4567_89ab_cdef_u64;
+        let req = ConnectRequest {
+            version: VERSION,
+            queue: 0,
+            queue_count: 3,
+            client_id: 7,
+            reconnect: true,
+            close: false,
+            secret,
+        };
+        let reply = AcceptReply {
+            addr: 1,
+            rkey: 2,
+            size: 4096,
+            secret,
+        };
+        for text in [
+            format!("{req:?}"),
+            format!("{reply:?}"),
+            format!("{req:#?}"),
+        ] {
+            assert!(!text.contains(&secret.to_string()), "{text}");
+            assert!(!text.contains("123456789abcdef"), "{text}");
+            assert!(text.contains("<redacted>"), "{text}");
+        }
     }
 }
