@@ -176,15 +176,16 @@ impl<R, W> Clients<R, W> {
     /// `join` is what waits, or is handed back to be accepted. A new
     /// client is charged to the budget, then `fits` is asked whether its
     /// region fits in memory now, given the bytes of registrations still
-    /// running; it gets `secret` as its session secret (random, drawn by
-    /// the caller). On refusal the join comes back with the status to
-    /// reject it with.
+    /// running; it gets its session secret from `new_secret` (random,
+    /// drawn by the caller), which is called for a new client only, after
+    /// the limits admitted it. On refusal the join comes back with the
+    /// status to reject it with.
     pub fn admit(
         &mut self,
         req: &ConnectRequest,
         peer: Peer,
         join: W,
-        secret: u64,
+        new_secret: impl FnOnce() -> Result<u64, Status>,
         fits: impl FnOnce(u64) -> bool,
     ) -> Result<Admit<'_, R, W>, (Status, W)> {
         let q = usize::from(req.queue);
@@ -192,7 +193,7 @@ impl<R, W> Clients<R, W> {
             return self.reattach(req, peer, join);
         }
         if !self.by_id.contains_key(&req.client_id) {
-            return match self.new_client(req, peer, secret, fits) {
+            return match self.new_client(req, peer, new_secret, fits) {
                 Ok(ticket) => {
                     if let Some(c) = self.by_id.get_mut(&req.client_id) {
                         c.state = State::Registering {
@@ -302,7 +303,7 @@ impl<R, W> Clients<R, W> {
         &mut self,
         req: &ConnectRequest,
         peer: Peer,
-        secret: u64,
+        new_secret: impl FnOnce() -> Result<u64, Status>,
         fits: impl FnOnce(u64) -> bool,
     ) -> Result<u64, Status> {
         if req.queue != 0 {
@@ -314,6 +315,7 @@ impl<R, W> Clients<R, W> {
         if self.per_peer.get(&peer).copied().unwrap_or(0) >= self.limits.max_per_peer {
             return Err(Status::TooManyFromPeer);
         }
+        let secret = new_secret()?;
         let size = self.limits.region_size;
         if !self.budget.try_charge(size) {
             return Err(Status::OverBudget);
@@ -611,7 +613,7 @@ mod tests {
     }
 
     fn join(c: &mut Table, id: u64, q: u16, n: u16, p: Peer) -> Got {
-        match c.admit(&req(id, q, n), p, q, 0x5ec0_0000 + id, |_| true) {
+        match c.admit(&req(id, q, n), p, q, || Ok(0x5ec0_0000 + id), |_| true) {
             Ok(Admit::Register { ticket }) => Got::Register(ticket),
             Ok(Admit::Wait) => Got::Wait,
             Ok(Admit::Accept(w, r)) => {
@@ -659,7 +661,10 @@ mod tests {
             secret,
             ..req(id, q, n)
         };
-        match c.admit(&r, p, q, 0xbad, |_| panic!("a reconnect registers nothing")) {
+        let no_secret = || -> Result<u64, Status> { panic!("a reconnect draws no secret") };
+        match c.admit(&r, p, q, no_secret, |_| {
+            panic!("a reconnect registers nothing")
+        }) {
             Ok(Admit::Reattach {
                 join,
                 region,
@@ -799,7 +804,7 @@ mod tests {
             version: crate::protocol::VERSION_1,
             ..req(9, 0, 1)
         };
-        let Ok(Admit::Register { ticket }) = c.admit(&v1, peer(2), 0, 1, |_| true) else {
+        let Ok(Admit::Register { ticket }) = c.admit(&v1, peer(2), 0, || Ok(1), |_| true) else {
             panic!("v1 client refused");
         };
         assert!(matches!(
@@ -920,19 +925,54 @@ mod tests {
     }
 
     #[test]
+    fn a_secret_is_drawn_only_for_an_admitted_new_client() {
+        let mut c = Table::new(limits());
+        let no_secret = || -> Result<u64, Status> { panic!("no secret may be drawn here") };
+        // A later queue of an unknown client, and a reconnect of one.
+        let r = c.admit(&req(5, 1, 2), peer(2), 1, no_secret, |_| true);
+        assert!(matches!(r, Err((Status::UnknownClient, 1))));
+        let reconnect = ConnectRequest {
+            reconnect: true,
+            secret: 9,
+            ..req(5, 0, 2)
+        };
+        let r = c.admit(&reconnect, peer(2), 0, no_secret, |_| true);
+        assert!(matches!(r, Err((Status::SessionGone, 0))));
+        // A failure to draw one refuses the new client, charging nothing.
+        let r = c.admit(
+            &req(5, 0, 2),
+            peer(2),
+            0,
+            || Err(Status::NoMemory),
+            |_| true,
+        );
+        assert!(matches!(r, Err((Status::NoMemory, 0))));
+        assert!(c.secret(5).is_none());
+        let r = c.admit(&req(5, 0, 2), peer(2), 0, || Ok(42), |_| true);
+        assert!(matches!(r, Ok(Admit::Register { .. })));
+        assert_eq!(c.secret(5), Some(42));
+    }
+
+    #[test]
     fn registrations_in_flight_count_against_memory_now() {
         let mut c = Table::new(limits());
         let mut seen = Vec::new();
         for id in 0..3u64 {
-            let r = c.admit(&req(id, 0, 1), peer(2), 0, 1, |unpinned| {
-                seen.push(unpinned);
-                true
-            });
+            let r = c.admit(
+                &req(id, 0, 1),
+                peer(2),
+                0,
+                || Ok(1),
+                |unpinned| {
+                    seen.push(unpinned);
+                    true
+                },
+            );
             assert!(matches!(r, Ok(Admit::Register { .. })));
         }
         assert_eq!(seen, vec![0, SIZE, 2 * SIZE]);
         assert_eq!(
-            c.admit(&req(9, 0, 1), peer(2), 0, 1, |_| false),
+            c.admit(&req(9, 0, 1), peer(2), 0, || Ok(1), |_| false),
             Err((Status::NoMemory, 0))
         );
         assert_eq!(c.len(), 3, "a region that does not fit leaves no client");
@@ -1110,10 +1150,16 @@ mod tests {
     fn a_client_is_created_by_its_queue_0_only() {
         let mut c = Table::new(limits());
         let mut called = false;
-        let r = c.admit(&req(1, 2, 3), peer(2), 2, 1, |_| {
-            called = true;
-            true
-        });
+        let r = c.admit(
+            &req(1, 2, 3),
+            peer(2),
+            2,
+            || Ok(1),
+            |_| {
+                called = true;
+                true
+            },
+        );
         assert_eq!(r, Err((Status::UnknownClient, 2)));
         assert!(!called);
         assert!(c.is_empty());

@@ -528,23 +528,25 @@ impl Server {
             queue_count: req.queue_count,
             version: req.version,
         };
-        // A new client's session secret; an existing client keeps its own.
-        let secret = match self.clients.secret(req.client_id) {
-            Some(s) => s,
-            None => match system::random_u64() {
-                Ok(s) => s,
-                Err(e) => {
-                    error!(
-                        "{}: cannot draw a session secret: {e}",
-                        who(req.client_id, &peer)
-                    );
-                    return self.reject(join.id, Status::NoMemory, &peer, Some(&req));
-                }
-            },
+        // An existing client's session secret, for the accepts below (only
+        // existing clients are accepted or re-attached here); a new
+        // client's is drawn only once the limits admitted it.
+        let secret = self.clients.secret(req.client_id).unwrap_or(0);
+        let client_id = req.client_id;
+        let new_secret = || {
+            system::random_u64().map_err(|e| {
+                error!(
+                    "{}: cannot draw a session secret: {e}",
+                    who(client_id, &peer)
+                );
+                Status::NoMemory
+            })
         };
-        let admitted = self.clients.admit(&req, peer, join, secret, |unpinned| {
-            fits_now(&req, &peer, size, unpinned)
-        });
+        let admitted = self
+            .clients
+            .admit(&req, peer, join, new_secret, |unpinned| {
+                fits_now(&req, &peer, size, unpinned)
+            });
         match admitted {
             Err((status, join)) => self.reject(join.id, status, &peer, Some(&req)),
             Ok(Admit::Wait) => debug!(
