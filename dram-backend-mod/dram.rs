@@ -96,12 +96,19 @@ impl Backend for DramBackend {
     }
 
     fn load(&self, slot: u64, page: PageRef) -> Result {
-        let r = self.pool.with(slot, |copy| page.copy_from(copy.page())).ok_or(ENOENT);
+        let r = self
+            .pool
+            .with(slot, |copy| page.copy_from(copy.page()))
+            .ok_or(ENOENT);
         self.counters.load(r.is_ok());
         r
     }
 
-    fn load_async(&self, slot: u64, req: AsyncLoad) -> core::result::Result<(), (Error, AsyncLoad)> {
+    fn load_async(
+        &self,
+        slot: u64,
+        req: AsyncLoad,
+    ) -> core::result::Result<(), (Error, AsyncLoad)> {
         // A memory copy is as fast as queueing one: complete it right away.
         let r = self.load(slot, req.page());
         req.complete(r);
@@ -144,7 +151,10 @@ fn capacity_param() -> Result<(u64, bool)> {
         return Ok(((bytes / PAGE_SIZE as u64).max(1), true));
     }
     let bytes = size::parse_size(text).ok_or_else(|| {
-        pr_err!("invalid size=\"{}\": expected bytes with an optional K, M, G or T suffix\n", text);
+        pr_err!(
+            "invalid size=\"{}\": expected bytes with an optional K, M, G or T suffix\n",
+            text
+        );
         EINVAL
     })?;
     let pages = bytes / PAGE_SIZE as u64;
@@ -173,7 +183,10 @@ impl kernel::Module for FastswapDram {
                 DEFAULT_PERCENT_OF_RAM
             );
         } else {
-            pr_info!("DRAM backend ready: capacity {} MiB, allocated on demand\n", mib);
+            pr_info!(
+                "DRAM backend ready: capacity {} MiB, allocated on demand\n",
+                mib
+            );
         }
         Ok(Self { reg })
     }

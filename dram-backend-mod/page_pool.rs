@@ -39,7 +39,8 @@ impl PagePool {
         let gfp = bindings::GFP_NOIO | bindings::__GFP_NOWARN | bindings::__GFP_NOMEMALLOC;
         // SAFETY: `xa` is initialised (type invariant); `raw` is a page
         // pointer, which is aligned and so a valid XArray entry.
-        let old = unsafe { bindings::xa_store(self.xa.get(), slot as c_ulong, raw as *mut c_void, gfp) };
+        let old =
+            unsafe { bindings::xa_store(self.xa.get(), slot as c_ulong, raw as *mut c_void, gfp) };
         // SAFETY: `xa_is_err` only inspects the entry's bits.
         if unsafe { bindings::xa_is_err(old) } {
             // SAFETY: the store failed, so `raw` is still ours.
@@ -61,7 +62,9 @@ impl PagePool {
         // SAFETY: the entry is one of our pages. The swap path does not
         // invalidate a slot while loading it, so it stays alive during `f`;
         // ManuallyDrop keeps ownership with the pool.
-        let page = core::mem::ManuallyDrop::new(unsafe { OwnedPage::from_raw(entry as *mut bindings::page) });
+        let page = core::mem::ManuallyDrop::new(unsafe {
+            OwnedPage::from_raw(entry as *mut bindings::page)
+        });
         Some(f(&page))
     }
 
@@ -80,7 +83,12 @@ impl PagePool {
         loop {
             // SAFETY: `xa` is initialised; `index` is a valid cursor.
             let entry = unsafe {
-                bindings::xa_find(self.xa.get(), &mut index, c_ulong::MAX, bindings::XA_PRESENT)
+                bindings::xa_find(
+                    self.xa.get(),
+                    &mut index,
+                    c_ulong::MAX,
+                    bindings::XA_PRESENT,
+                )
             };
             if entry.is_null() {
                 return n;

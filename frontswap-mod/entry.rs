@@ -50,7 +50,8 @@ impl frontswap_ops::Handler for Swapper {
     }
 
     fn load_async(&self, area: usize, offset: u64, page: SwapPage) -> Result {
-        self.backend.load_async(self.slots.slot(area, offset)?, page)
+        self.backend
+            .load_async(self.slots.slot(area, offset)?, page)
     }
 
     fn poll_load(&self, cpu: c_int) {
@@ -88,7 +89,13 @@ impl kernel::Module for Fastswap {
             return Err(ENODEV);
         };
         pr_info!("using backend {}\n", backend.name());
-        let swapper = KBox::into_raw(KBox::new(Swapper { backend, slots: SlotMap::new() }, GFP_KERNEL)?);
+        let swapper = KBox::into_raw(KBox::new(
+            Swapper {
+                backend,
+                slots: SlotMap::new(),
+            },
+            GFP_KERNEL,
+        )?);
         SWAPPER.store(swapper, Ordering::Release);
         // SAFETY: `swapper` was just leaked and is freed only in `drop` (or
         // below on failure), after frontswap stops calling it.
@@ -96,7 +103,9 @@ impl kernel::Module for Fastswap {
         match frontswap_ops::Registration::new(handler, module) {
             Ok(registration) => {
                 pr_info!("ready: swapped-out pages now go to the backend\n");
-                Ok(Self { registration: Some(registration) })
+                Ok(Self {
+                    registration: Some(registration),
+                })
             }
             Err(e) => {
                 pr_err!("cannot register with frontswap ({:?})\n", e);

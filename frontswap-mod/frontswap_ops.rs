@@ -67,7 +67,12 @@ impl Registration {
             GFP_KERNEL,
         )?;
         if HANDLER
-            .compare_exchange(core::ptr::null_mut(), &mut *h, Ordering::AcqRel, Ordering::Acquire)
+            .compare_exchange(
+                core::ptr::null_mut(),
+                &mut *h,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
             .is_err()
         {
             return Err(EBUSY);
@@ -94,16 +99,40 @@ unsafe extern "C" fn init_callback(area: c_uint, pages: c_ulong) {
     handler().init(area as usize, pages as u64);
 }
 
-unsafe extern "C" fn store_callback(area: c_uint, offset: c_ulong, page: *mut bindings::page) -> c_int {
-    from_result(|| handler().store(area as usize, offset as u64, SwapPage(page)).map(|()| 0))
+unsafe extern "C" fn store_callback(
+    area: c_uint,
+    offset: c_ulong,
+    page: *mut bindings::page,
+) -> c_int {
+    from_result(|| {
+        handler()
+            .store(area as usize, offset as u64, SwapPage(page))
+            .map(|()| 0)
+    })
 }
 
-unsafe extern "C" fn load_callback(area: c_uint, offset: c_ulong, page: *mut bindings::page) -> c_int {
-    from_result(|| handler().load(area as usize, offset as u64, SwapPage(page)).map(|()| 0))
+unsafe extern "C" fn load_callback(
+    area: c_uint,
+    offset: c_ulong,
+    page: *mut bindings::page,
+) -> c_int {
+    from_result(|| {
+        handler()
+            .load(area as usize, offset as u64, SwapPage(page))
+            .map(|()| 0)
+    })
 }
 
-unsafe extern "C" fn load_async_callback(area: c_uint, offset: c_ulong, page: *mut bindings::page) -> c_int {
-    from_result(|| handler().load_async(area as usize, offset as u64, SwapPage(page)).map(|()| 0))
+unsafe extern "C" fn load_async_callback(
+    area: c_uint,
+    offset: c_ulong,
+    page: *mut bindings::page,
+) -> c_int {
+    from_result(|| {
+        handler()
+            .load_async(area as usize, offset as u64, SwapPage(page))
+            .map(|()| 0)
+    })
 }
 
 unsafe extern "C" fn poll_load_callback(cpu: c_int) -> c_int {

@@ -85,6 +85,8 @@ impl SlotMap {
     }
 
     fn overlaps(&self, slot: u64) -> bool {
-        (0..MAX_AREAS).filter_map(|a| self.range(a)).any(|(b, l)| slot >= b && slot < b + l)
+        (0..MAX_AREAS)
+            .filter_map(|a| self.range(a))
+            .any(|(b, l)| slot >= b && slot < b + l)
     }
 }

@@ -7,13 +7,13 @@
 //! only place that turns raw pointers into references.
 
 use crate::page::PageRef;
+use core::fmt::Write;
+use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use kernel::bindings;
 use kernel::error::{from_result, to_result};
 use kernel::ffi::{c_char, c_int, c_void};
 use kernel::prelude::*;
 use kernel::types::Opaque;
-use core::fmt::Write;
-use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 /// Whether a backend can take pages; `state` in /sys/kernel/mm/fastswap.
 #[derive(Clone, Copy, Default, PartialEq, Eq)]
@@ -23,6 +23,10 @@ pub(crate) enum State {
     Active,
     /// The far memory is gone: stores are refused and go to the swap device.
     Lost,
+    /// The connection is down and being remade: stores are refused, loads
+    /// of pages held wait.
+    #[allow(dead_code)] // only the RDMA backend reconnects
+    Reconnecting,
 }
 
 impl State {
@@ -30,6 +34,7 @@ impl State {
         match self {
             State::Active => bindings::fastswap_backend_state_FASTSWAP_BACKEND_ACTIVE,
             State::Lost => bindings::fastswap_backend_state_FASTSWAP_BACKEND_LOST,
+            State::Reconnecting => bindings::fastswap_backend_state_FASTSWAP_BACKEND_RECONNECTING,
         }
     }
 }
@@ -63,7 +68,12 @@ pub(crate) struct Counters {
 
 impl Counters {
     pub(crate) fn store(&self, ok: bool) {
-        if ok { &self.stores } else { &self.failed_stores }.fetch_add(1, Relaxed);
+        if ok {
+            &self.stores
+        } else {
+            &self.failed_stores
+        }
+        .fetch_add(1, Relaxed);
     }
 
     pub(crate) fn load(&self, ok: bool) {
@@ -132,7 +142,8 @@ pub(crate) trait Backend: Send + Sync + Sized {
     fn load(&self, slot: u64, page: PageRef) -> Result;
     /// Starts a load. On `Err` the request is dropped uncompleted and the
     /// swap path falls back to [`Backend::load`].
-    fn load_async(&self, slot: u64, req: AsyncLoad) -> core::result::Result<(), (Error, AsyncLoad)>;
+    fn load_async(&self, slot: u64, req: AsyncLoad)
+        -> core::result::Result<(), (Error, AsyncLoad)>;
     fn poll_load(&self, _cpu: i32) {}
     fn invalidate(&self, slot: u64);
     fn stats(&self) -> Stats;

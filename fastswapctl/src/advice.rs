@@ -20,6 +20,13 @@ pub fn inactive_note(f: &Fastswap, m: &Modules) -> Option<String> {
     } else {
         match f.state {
             State::Active => return None,
+            State::Reconnecting => {
+                let to = f.server.map(|s| format!(" to {s}")).unwrap_or_default();
+                format!(
+                    "the connection{to} is down and being remade: new swap-outs go to the swap device and loads of pages held there wait until it is back, or until fastswap_{b}'s reconnect_timeout_s gives up (see dmesg)",
+                    b = f.backend
+                )
+            }
             State::Lost => {
                 let at = f.server.map(|s| format!(" at {s}")).unwrap_or_default();
                 format!(
@@ -97,6 +104,15 @@ mod tests {
         let n = inactive_note(&f, &modules(true, false)).expect("a note");
         assert!(n.contains("far memory at 10.0.0.2:50000 was lost"), "{n}");
         assert!(n.contains("rmmod fastswap fastswap_rdma"), "{n}");
+    }
+
+    #[test]
+    fn reconnecting_names_the_server_and_the_timeout() {
+        let mut f = fastswap(true, "rdma", State::Reconnecting);
+        f.server = "10.0.0.2:50000".parse().ok();
+        let n = inactive_note(&f, &modules(true, true)).expect("a note");
+        assert!(n.contains("connection to 10.0.0.2:50000 is down"), "{n}");
+        assert!(n.contains("fastswap_rdma's reconnect_timeout_s"), "{n}");
     }
 
     #[test]

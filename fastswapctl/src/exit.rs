@@ -38,7 +38,7 @@ impl Exit {
             Exit::Success => "success",
             Exit::Failure => "a runtime error: a file unreadable or unparsable, a write refused, a CPU that cannot take the reclaim offload",
             Exit::Usage => "bad command line",
-            Exit::Inactive => "the kernel has the Fastswap patch but Fastswap is not active (no backend module, fastswap.ko not loaded, or the backend not active: far memory lost); status and watch still print what there is, and a note on standard error says what to load",
+            Exit::Inactive => "the kernel has the Fastswap patch but Fastswap is not active (no backend module, fastswap.ko not loaded, or the backend not active: reconnecting, or far memory lost); status and watch still print what there is, and a note on standard error says what to load",
             Exit::NoPatch => "the kernel lacks the Fastswap patch series (no /sys/kernel/mm/fastswap, or for reclaim-offload no vm.memcg_reclaim_offload_cpu)",
         }
     }

@@ -21,6 +21,9 @@ pub const DIR: &str = "/sys/kernel/mm/fastswap";
 pub enum State {
     /// Takes stores, serves loads.
     Active,
+    /// The connection to the server is down and being remade: new
+    /// swap-outs go to the swap device, loads wait.
+    Reconnecting,
     /// Far memory was lost: new swap-outs go to the swap device.
     Lost,
     /// No backend.
@@ -34,6 +37,7 @@ impl FromStr for State {
     fn from_str(s: &str) -> Result<Self, ()> {
         match s {
             "active" => Ok(State::Active),
+            "reconnecting" => Ok(State::Reconnecting),
             "lost" => Ok(State::Lost),
             "none" => Ok(State::None),
             "unknown" => Ok(State::Unknown),
@@ -46,6 +50,7 @@ impl fmt::Display for State {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             State::Active => "active",
+            State::Reconnecting => "reconnecting",
             State::Lost => "lost",
             State::None => "none",
             State::Unknown => "unknown",
@@ -96,7 +101,7 @@ impl Fastswap {
         let state = files::parse(
             &file("state"),
             &read_value(&file("state"))?,
-            "active, lost, none or unknown",
+            "active, reconnecting, lost, none or unknown",
         )?;
         let server = match read_value(&file("server"))?.as_str() {
             "" => None,

@@ -335,6 +335,24 @@ fn not_active_is_exit_3_with_what_to_load() {
     let r = fake.run(&["watch", "--count", "1"]);
     assert_eq!(r.code, Some(3), "{}", r.stderr);
     assert!(r.stderr.contains("10.0.0.2:50000 was lost"), "{}", r.stderr);
+
+    // Reconnecting: shown, not active, and JSON names the state.
+    let fake = Fake::new();
+    fake.set("backend", "rdma");
+    fake.set("state", "reconnecting");
+    fake.set("server", "10.0.0.2:50000");
+    let r = fake.run(&["status", "--json"]);
+    assert_eq!(r.code, Some(3), "{}", r.stderr);
+    assert!(
+        r.stdout.contains("\"state\":\"reconnecting\""),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stderr.contains("connection to 10.0.0.2:50000 is down"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]
