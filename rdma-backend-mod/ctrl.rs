@@ -12,7 +12,10 @@ use crate::queue::{AsyncRead, Parked, Queue, Role, CONNECT_TIMEOUT_MS, ROLES};
 use crate::verbs::CmId;
 use crate::verbs::{self, Endpoint, Pd, PAGE_BYTES};
 use crate::work::{Work, WorkItem};
-use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering::{Acquire, Relaxed, Release, SeqCst}};
+use core::sync::atomic::{
+    AtomicBool, AtomicU32, AtomicU64, AtomicU8,
+    Ordering::{Acquire, Relaxed, Release, SeqCst},
+};
 use kernel::new_mutex;
 use kernel::prelude::*;
 use kernel::sync::Mutex;
@@ -203,7 +206,10 @@ impl Ctrl {
     fn new_queues(nq: u32, ctrl: *const Ctrl) -> Result<KVec<Pin<KBox<Queue>>>> {
         let mut queues = KVec::with_capacity((nq * 3) as usize, GFP_KERNEL)?;
         for i in 0..nq * 3 {
-            let q = KBox::pin_init(Queue::new(i as u16, ROLES[(i % 3) as usize], ctrl), GFP_KERNEL)?;
+            let q = KBox::pin_init(
+                Queue::new(i as u16, ROLES[(i % 3) as usize], ctrl),
+                GFP_KERNEL,
+            )?;
             queues.push(q, GFP_KERNEL)?;
         }
         Ok(queues)
@@ -211,7 +217,12 @@ impl Ctrl {
 
     /// Connects `nq * 3` queues to `server`, one after another; any failure
     /// tears down what was connected. Bounded by the per-queue timeout.
-    pub(crate) fn connect(server: Endpoint, client: Endpoint, nq: u32, reconnect_timeout_s: u32) -> Result<Pin<KBox<Self>>> {
+    pub(crate) fn connect(
+        server: Endpoint,
+        client: Endpoint,
+        nq: u32,
+        reconnect_timeout_s: u32,
+    ) -> Result<Pin<KBox<Self>>> {
         // Three queues per CPU, as many as the server takes (rdma.rs caps nq).
         let queue_count = nq
             .checked_mul(3)
@@ -267,7 +278,10 @@ impl Ctrl {
         let result = result.and_then(|()| ctrl.alloc_held()).and_then(|()| {
             let mut t = ctrl.teardown.lock();
             if t.removed_early {
-                pr_err!("the RDMA device was removed while connecting to {}\n", server);
+                pr_err!(
+                    "the RDMA device was removed while connecting to {}\n",
+                    server
+                );
                 return Err(ENODEV);
             }
             if !ctrl.is_live() {
@@ -311,8 +325,13 @@ impl Ctrl {
     pub(crate) fn learn_region(&self, r: Region) -> Result {
         if let Err(r) = self.region.set(r) {
             let first = self.region.get().copied().unwrap_or_default();
-            if (first.addr, first.rkey, first.size, first.secret) != (r.addr, r.rkey, r.size, r.secret) {
-                pr_err!("server {} gave this client two different regions\n", self.server);
+            if (first.addr, first.rkey, first.size, first.secret)
+                != (r.addr, r.rkey, r.size, r.secret)
+            {
+                pr_err!(
+                    "server {} gave this client two different regions\n",
+                    self.server
+                );
                 return Err(errno::protocol());
             }
         }
@@ -349,7 +368,10 @@ impl Ctrl {
             return;
         }
         loop {
-            match self.state.compare_exchange(LIVE, RECONNECTING, SeqCst, Relaxed) {
+            match self
+                .state
+                .compare_exchange(LIVE, RECONNECTING, SeqCst, Relaxed)
+            {
                 Ok(_) => {
                     let now = verbs::now_ms();
                     // The timeout counts from the first failure after the
@@ -358,7 +380,8 @@ impl Ctrl {
                         self.reconnect_since.store(now as u64, SeqCst);
                     }
                     let since = self.reconnect_since.load(SeqCst) as i64;
-                    let left = (since + i64::from(self.reconnect_timeout_s) * 1000 - now).max(0) / 1000;
+                    let left =
+                        (since + i64::from(self.reconnect_timeout_s) * 1000 - now).max(0) / 1000;
                     pr_err!(
                         "connection to {} failed: {}; reconnecting to {} for up to {} s (new swap-outs go to the swap device, faults on pages held there wait)\n",
                         self.server,
@@ -396,14 +419,21 @@ impl Ctrl {
     /// The server refused a reconnect for good (the session is gone, or
     /// the secret is not taken from here): no later attempt can succeed.
     pub(crate) fn session_refused(&self) {
-        self.declare_lost(RECONNECTING, "the server refused to re-attach this client's session");
+        self.declare_lost(
+            RECONNECTING,
+            "the server refused to re-attach this client's session",
+        );
     }
 
     /// The far memory is lost for good (from `from`, `LIVE` or
     /// `RECONNECTING`): stores go to the swap device, and pages held
     /// remotely read as errors (SIGBUS).
     fn declare_lost(&self, from: u8, why: &str) {
-        if self.state.compare_exchange(from, LOST, SeqCst, Relaxed).is_ok() {
+        if self
+            .state
+            .compare_exchange(from, LOST, SeqCst, Relaxed)
+            .is_ok()
+        {
             pr_err!(
                 "far memory server {}: {}; new swap-outs go to the swap device, pages held there are lost\n",
                 self.server,
@@ -470,7 +500,11 @@ impl Ctrl {
             self.parked.take_all(|ctx| {
                 if !stopped {
                     let r = self.enter().and_then(|_user| {
-                        self.queue(Role::SyncRead)?.transfer_sync(ctx.remote_addr(), ctx.page(), false)
+                        self.queue(Role::SyncRead)?.transfer_sync(
+                            ctx.remote_addr(),
+                            ctx.page(),
+                            false,
+                        )
                     });
                     if r.is_ok() {
                         self.count_load(true);
@@ -551,7 +585,11 @@ impl Ctrl {
                 if t.closing || t.released {
                     return;
                 }
-                if self.state.compare_exchange(RECONNECTING, LIVE, SeqCst, Relaxed).is_ok() {
+                if self
+                    .state
+                    .compare_exchange(RECONNECTING, LIVE, SeqCst, Relaxed)
+                    .is_ok()
+                {
                     pr_info!(
                         "reconnected to {} after {} ms ({} attempts): far memory in use again\n",
                         self.server,
@@ -596,10 +634,7 @@ impl Ctrl {
                         !t.closing && !t.released
                     };
                     if lost {
-                        self.declare_lost(
-                            RECONNECTING,
-                            "no reconnect within reconnect_timeout_s",
-                        );
+                        self.declare_lost(RECONNECTING, "no reconnect within reconnect_timeout_s");
                     }
                     return;
                 }
@@ -699,10 +734,18 @@ impl Ctrl {
     }
 
     fn set_held(&self, slot: u64, held: bool) -> bool {
-        let Some(bits) = self.held.get() else { return false };
-        let Some(w) = bits.get((slot / 64) as usize) else { return false };
+        let Some(bits) = self.held.get() else {
+            return false;
+        };
+        let Some(w) = bits.get((slot / 64) as usize) else {
+            return false;
+        };
         let bit = 1u64 << (slot % 64);
-        let old = if held { w.fetch_or(bit, Relaxed) } else { w.fetch_and(!bit, Relaxed) };
+        let old = if held {
+            w.fetch_or(bit, Relaxed)
+        } else {
+            w.fetch_and(!bit, Relaxed)
+        };
         (old & bit != 0) != held
     }
 
@@ -749,7 +792,11 @@ impl Ctrl {
     /// Starts a readahead read. While the controller reconnects it is
     /// parked, not started (no DMA mapping, no post): read once
     /// reconnected, failed once lost.
-    pub(crate) fn load_async(&self, slot: u64, req: AsyncLoad) -> core::result::Result<(), (Error, AsyncLoad)> {
+    pub(crate) fn load_async(
+        &self,
+        slot: u64,
+        req: AsyncLoad,
+    ) -> core::result::Result<(), (Error, AsyncLoad)> {
         let addr = match self.remote_addr(slot) {
             Ok(a) => a,
             Err(e) => return Err((e, req)),
@@ -939,7 +986,9 @@ impl Ctrl {
             // A deliberate disconnect: the DISCONNECTED events it causes are
             // not a loss.
             let _ = self.state.compare_exchange(LIVE, CLOSING, SeqCst, Relaxed);
-            let _ = self.state.compare_exchange(RECONNECTING, CLOSING, SeqCst, Relaxed);
+            let _ = self
+                .state
+                .compare_exchange(RECONNECTING, CLOSING, SeqCst, Relaxed);
         }
         {
             // The reconnect worker destroys and creates ids under

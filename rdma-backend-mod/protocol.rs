@@ -29,7 +29,12 @@ pub(crate) const REJECT_LEN: usize = 8;
 
 /// A queue's connect request; `reconnect` carries the session secret
 /// from the first accept when the queue re-attaches to its region.
-pub(crate) fn connect_request(client_id: u64, queue: u16, queue_count: u16, reconnect: Option<u64>) -> [u8; CONNECT_LEN] {
+pub(crate) fn connect_request(
+    client_id: u64,
+    queue: u16,
+    queue_count: u16,
+    reconnect: Option<u64>,
+) -> [u8; CONNECT_LEN] {
     let mut b = [0u8; CONNECT_LEN];
     b[0..4].copy_from_slice(&MAGIC.to_le_bytes());
     b[4..6].copy_from_slice(&VERSION.to_le_bytes());
@@ -44,7 +49,12 @@ pub(crate) fn connect_request(client_id: u64, queue: u16, queue_count: u16, reco
 }
 
 /// The request ending the session with `secret` (sent on unload).
-pub(crate) fn close_request(client_id: u64, queue: u16, queue_count: u16, secret: u64) -> [u8; CONNECT_LEN] {
+pub(crate) fn close_request(
+    client_id: u64,
+    queue: u16,
+    queue_count: u16,
+    secret: u64,
+) -> [u8; CONNECT_LEN] {
     let mut b = connect_request(client_id, queue, queue_count, Some(secret));
     b[10..12].copy_from_slice(&FLAG_CLOSE.to_le_bytes());
     b

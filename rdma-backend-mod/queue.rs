@@ -9,7 +9,9 @@ use crate::errno;
 use crate::once_slot::OnceSlot;
 use crate::page::PageRef;
 use crate::protocol;
-use crate::verbs::{self, CmId, Completion, Cq, DmaMapping, Event, HandlerId, PageTransfer, Pd, Polling};
+use crate::verbs::{
+    self, CmId, Completion, Cq, DmaMapping, Event, HandlerId, PageTransfer, Pd, Polling,
+};
 use core::sync::atomic::{AtomicI32, AtomicPtr, AtomicU32, Ordering};
 use kernel::bindings;
 use kernel::ffi::{c_int, c_void};
@@ -132,7 +134,8 @@ impl Queue {
     }
 
     fn finish(&self, result: Result) {
-        self.status.store(result.err().map_or(0, |e| e.to_errno()), Ordering::Release);
+        self.status
+            .store(result.err().map_or(0, |e| e.to_errno()), Ordering::Release);
         self.connected.complete();
     }
 
@@ -142,7 +145,10 @@ impl Queue {
         let c = self.ctrl();
         if self.closing_session.load(Ordering::Acquire) {
             let secret = c.session().ok_or(EINVAL)?;
-            return id.connect(&protocol::close_request(c.client_id, self.index, c.queue_count(), secret), 0);
+            return id.connect(
+                &protocol::close_request(c.client_id, self.index, c.queue_count(), secret),
+                0,
+            );
         }
         c.create_resources(|| self.create_resources(id))
     }
@@ -154,14 +160,28 @@ impl Queue {
             let _ = c.pd.set(Pd::new(dev)?);
         }
         let pd = c.pd.get().ok_or(EINVAL)?;
-        let polling = if self.role == Role::AsyncRead { Polling::Softirq } else { Polling::Direct };
-        if self.cq.set(Cq::new(dev, DEPTH * 2, u32::from(self.index), polling)?).is_err() {
+        let polling = if self.role == Role::AsyncRead {
+            Polling::Softirq
+        } else {
+            Polling::Direct
+        };
+        if self
+            .cq
+            .set(Cq::new(dev, DEPTH * 2, u32::from(self.index), polling)?)
+            .is_err()
+        {
             return Err(EBUSY);
         }
         let cq = self.cq.get().ok_or(EINVAL)?;
         // The QP is destroyed before its queue is freed, so the queue may
         // be its event context.
-        id.create_qp(pd, cq, DEPTH, qp_event, self as *const Queue as *const c_void)?;
+        id.create_qp(
+            pd,
+            cq,
+            DEPTH,
+            qp_event,
+            self as *const Queue as *const c_void,
+        )?;
         let data = protocol::connect_request(c.client_id, self.index, c.queue_count(), c.session());
         id.connect(&data, READ_DEPTH)
     }
@@ -176,23 +196,34 @@ impl Queue {
             }
             bindings::rdma_cm_event_type_RDMA_CM_EVENT_ROUTE_RESOLVED => {
                 if let Err(e) = self.start_connect(&id) {
-                    pr_err!("queue {}: cannot set up the connection ({:?})\n", self.index, e);
+                    pr_err!(
+                        "queue {}: cannot set up the connection ({:?})\n",
+                        self.index,
+                        e
+                    );
                     self.finish(Err(e));
                 }
             }
             bindings::rdma_cm_event_type_RDMA_CM_EVENT_ESTABLISHED => {
-                let r = match protocol::parse_accept(ev.private_data(), u64::from(verbs::PAGE_BYTES)) {
-                    Ok(region) => c.learn_region(region),
-                    Err(why) => {
-                        pr_err!("queue {}: refusing the accept of server {}: {}\n", self.index, c.server, why);
-                        Err(errno::protocol())
-                    }
-                };
+                let r =
+                    match protocol::parse_accept(ev.private_data(), u64::from(verbs::PAGE_BYTES)) {
+                        Ok(region) => c.learn_region(region),
+                        Err(why) => {
+                            pr_err!(
+                                "queue {}: refusing the accept of server {}: {}\n",
+                                self.index,
+                                c.server,
+                                why
+                            );
+                            Err(errno::protocol())
+                        }
+                    };
                 self.finish(r);
             }
             bindings::rdma_cm_event_type_RDMA_CM_EVENT_REJECTED
                 if self.closing_session.load(Ordering::Acquire)
-                    && protocol::reject_code(id.reject_data(&ev)) == Some(protocol::SESSION_CLOSED) =>
+                    && protocol::reject_code(id.reject_data(&ev))
+                        == Some(protocol::SESSION_CLOSED) =>
             {
                 self.finish(Ok(()));
             }
@@ -215,7 +246,12 @@ impl Queue {
                 self.finish(Err(errno::conn_refused()));
             }
             bindings::rdma_cm_event_type_RDMA_CM_EVENT_ADDR_ERROR => {
-                pr_err!("cannot resolve {} from {} (status {}): check sip, cip and the RDMA link\n", c.server, c.client, ev.status());
+                pr_err!(
+                    "cannot resolve {} from {} (status {}): check sip, cip and the RDMA link\n",
+                    c.server,
+                    c.client,
+                    ev.status()
+                );
                 self.finish(Err(errno::host_unreachable()));
             }
             bindings::rdma_cm_event_type_RDMA_CM_EVENT_ROUTE_ERROR => {
@@ -249,11 +285,17 @@ impl Queue {
     }
 
     fn qp(&self) -> Result<*mut bindings::ib_qp> {
-        self.id.get().and_then(|id| id.qp()).ok_or(errno::not_connected())
+        self.id
+            .get()
+            .and_then(|id| id.qp())
+            .ok_or(errno::not_connected())
     }
 
     fn device(&self) -> Result<*mut bindings::ib_device> {
-        self.id.get().map(|id| id.device()).ok_or(errno::not_connected())
+        self.id
+            .get()
+            .map(|id| id.device())
+            .ok_or(errno::not_connected())
     }
 
     /// Writes `page` to, or reads it from, remote `addr`, and waits for the
@@ -270,7 +312,13 @@ impl Queue {
             return Err(EIO);
         }
         let dma = DmaMapping::new(self.device()?, page, write)?;
-        let t = PageTransfer { dma: &dma, lkey: pd.local_dma_lkey(), remote_addr, rkey: c.rkey(), write };
+        let t = PageTransfer {
+            dma: &dma,
+            lkey: pd.local_dma_lkey(),
+            remote_addr,
+            rkey: c.rkey(),
+            write,
+        };
         // SAFETY: live QP; no `ib_cqe`, so the completion is reaped below.
         unsafe { verbs::post(qp, &t, core::ptr::null_mut()) }?;
         // From here the device may read or write the page until the
@@ -307,7 +355,10 @@ impl Queue {
                     flushed_at = Some(now);
                 }
                 Some(t0) if !warned && now - t0 > OP_TIMEOUT_MS => {
-                    pr_err!("queue {}: still waiting for the device to flush a timed-out transfer\n", self.index);
+                    pr_err!(
+                        "queue {}: still waiting for the device to flush a timed-out transfer\n",
+                        self.index
+                    );
                     warned = true;
                 }
                 _ => {}
@@ -317,7 +368,11 @@ impl Queue {
 
     /// Starts reading remote `addr` into the request's page; completes in
     /// softirq. On `Err` nothing was started.
-    pub(crate) fn read_async(&self, remote_addr: u64, req: AsyncLoad) -> core::result::Result<(), (Error, AsyncLoad)> {
+    pub(crate) fn read_async(
+        &self,
+        remote_addr: u64,
+        req: AsyncLoad,
+    ) -> core::result::Result<(), (Error, AsyncLoad)> {
         let c = self.ctrl();
         let (qp, dev, lkey) = match (self.qp(), self.device(), c.pd.get()) {
             (Ok(qp), Ok(dev), Some(pd)) => (qp, dev, pd.local_dma_lkey()),
@@ -336,7 +391,9 @@ impl Queue {
             Err(e) => return unwind(e, req),
         };
         let ctx = AsyncRead {
-            cqe: bindings::ib_cqe { done: Some(async_read_done) },
+            cqe: bindings::ib_cqe {
+                done: Some(async_read_done),
+            },
             queue: self,
             dma: Some(dma),
             page: req.page(),
@@ -355,7 +412,13 @@ impl Queue {
         let posted = unsafe {
             match (*ctx).dma.as_ref() {
                 Some(dma) => {
-                    let t = PageTransfer { dma, lkey, remote_addr, rkey: c.rkey(), write: false };
+                    let t = PageTransfer {
+                        dma,
+                        lkey,
+                        remote_addr,
+                        rkey: c.rkey(),
+                        write: false,
+                    };
                     verbs::post(qp, &t, core::ptr::addr_of_mut!((*ctx).cqe))
                 }
                 None => Err(EINVAL),
@@ -375,9 +438,15 @@ impl Queue {
     /// reconnecting): no DMA mapping, no post. It is read once reconnected
     /// (or failed once the far memory is lost). On `Err` (no memory for the
     /// context) nothing was parked.
-    pub(crate) fn park_read(&self, remote_addr: u64, req: AsyncLoad) -> core::result::Result<(), (Error, AsyncLoad)> {
+    pub(crate) fn park_read(
+        &self,
+        remote_addr: u64,
+        req: AsyncLoad,
+    ) -> core::result::Result<(), (Error, AsyncLoad)> {
         let ctx = AsyncRead {
-            cqe: bindings::ib_cqe { done: Some(async_read_done) },
+            cqe: bindings::ib_cqe {
+                done: Some(async_read_done),
+            },
             queue: self,
             dma: None,
             page: req.page(),
@@ -427,7 +496,11 @@ impl Queue {
         // after them), and each decremented the count as its last access.
         let left = self.inflight.load(Ordering::Acquire);
         if left != 0 {
-            pr_err!("queue {}: {} reads unaccounted for after draining\n", self.index, left);
+            pr_err!(
+                "queue {}: {} reads unaccounted for after draining\n",
+                self.index,
+                left
+            );
         }
     }
 
@@ -530,7 +603,10 @@ impl Parked {
         loop {
             // SAFETY: `node` is ours until the exchange below publishes it.
             unsafe { (*node).next = head };
-            match self.0.compare_exchange_weak(head, node, Ordering::SeqCst, Ordering::Relaxed) {
+            match self
+                .0
+                .compare_exchange_weak(head, node, Ordering::SeqCst, Ordering::Relaxed)
+            {
                 Ok(_) => return,
                 Err(h) => head = h,
             }
@@ -576,11 +652,12 @@ unsafe extern "C" fn async_read_done(_cq: *mut bindings::ib_cq, wc: *mut binding
         // A flush while live means the QP went to the error state on its
         // own (the port went down): a loss too. Once not live, the flushes
         // are our own and `mark_lost` does nothing more.
-        q.ctrl().mark_lost(if status == bindings::ib_wc_status_IB_WC_WR_FLUSH_ERR {
-            "an RDMA read was flushed"
-        } else {
-            "an RDMA read failed"
-        });
+        q.ctrl()
+            .mark_lost(if status == bindings::ib_wc_status_IB_WC_WR_FLUSH_ERR {
+                "an RDMA read was flushed"
+            } else {
+                "an RDMA read failed"
+            });
         Err(EIO)
     };
     if result.is_err() && q.ctrl().is_reconnecting() {
@@ -612,7 +689,10 @@ unsafe extern "C" fn qp_event(ev: *mut bindings::ib_event, ctx: *mut c_void) {
     }
 }
 
-unsafe extern "C" fn cm_handler(id: *mut bindings::rdma_cm_id, ev: *mut bindings::rdma_cm_event) -> c_int {
+unsafe extern "C" fn cm_handler(
+    id: *mut bindings::rdma_cm_id,
+    ev: *mut bindings::rdma_cm_event,
+) -> c_int {
     // SAFETY: called by the CM with its live id and event.
     let (id, ev) = unsafe { (HandlerId::new(id), Event::new(ev)) };
     // SAFETY: the id's context is its queue, which outlives the id.

@@ -52,9 +52,24 @@ paused_workload $(by_kernel 48M 32M)
 [ "$(backend pages)" -gt 0 ] || fail "no page is held in far memory before the long outage"
 touch /tmp/go
 sleep 1
-outage 40
+outage 40 &
+cut=$!
+# Mid-outage, well inside the 20 s timeout: sysfs and fastswapctl say
+# reconnecting, with no queue connected.
+sleep 10
+state=$(cat /sys/kernel/mm/fastswap/state) queues=$(cat /sys/kernel/mm/fastswap/queues)
+fastswapctl status >/tmp/ctl.out 2>/tmp/ctl.err
+ctl=$?
+wait $cut
 wait $pid
 rc=$?
+cat /tmp/ctl.out /tmp/ctl.err
+[ "$state" = reconnecting ] || fail "state '$state' 10 s into the outage, expected reconnecting"
+[ "$queues" = 0 ] || fail "$queues queues connected 10 s into the outage"
+[ $ctl -eq 3 ] || fail "fastswapctl status exited $ctl while reconnecting, expected 3 (not active)"
+grep -q "connection to $SERVER_IP:$PORT is down and being remade" /tmp/ctl.err ||
+    fail "fastswapctl's note does not say the connection is being remade"
+ok "10 s into the outage: state reconnecting, 0 queues, fastswapctl exit 3 with its note"
 [ $rc -eq 135 ] || fail "after an outage longer than the timeout the workload exited with $rc, expected SIGBUS (135)"
 ok "an outage longer than reconnect_timeout_s: SIGBUS"
 dmesg_has "far memory server $SERVER_IP:$PORT" || fail "no loss declared after the timeout"
