@@ -555,6 +555,18 @@ impl Ctrl {
                 if t.closing || t.released || !self.is_reconnecting() {
                     return;
                 }
+                // Checked before every attempt, not only between failed
+                // ones: a path that carries the CM's traffic but no data
+                // reconnects every time, and each first transfer fails
+                // again without progress, so the deadline of the first
+                // failure after the last successful transfer still holds.
+                if verbs::now_ms() >= deadline {
+                    self.declare_lost(
+                        RECONNECTING,
+                        "no reconnect within reconnect_timeout_s (none carried a transfer since the first failure)",
+                    );
+                    return;
+                }
                 // The swap operations admitted before the state changed
                 // finish with flush errors; loads then wait.
                 self.release(true);
