@@ -38,6 +38,16 @@ const RECONNECT_DELAY_MS: i64 = 500;
 const RECONNECT_MAX_DELAY_MS: i64 = 4000;
 /// How long unload waits for the server to acknowledge a close.
 const CLOSE_TIMEOUT_MS: u32 = 3000;
+/// Pause between rounds of re-reading parked reads that failed while live.
+const PARKED_RETRY_MS: u32 = 10;
+/// How long parked reads may keep failing while live with no loss reported
+/// (so not the link, which a reconnect handles: a DMA mapping that keeps
+/// failing), before those that fail are failed. Long enough to ride out a
+/// transient shortage of DMA mapping space (IOMMU or swiotlb) under memory
+/// pressure; short against the hung-task timeout (120 s), since a fault on
+/// such a page waits on its lock meanwhile; and it bounds the log to one
+/// line per 10 s.
+const PARKED_GIVE_UP_MS: i64 = 10_000;
 
 /// Who tears down the RDMA resources, and how far it got.
 #[derive(Default)]
@@ -493,12 +503,21 @@ impl Ctrl {
     /// resources stay meanwhile). On a failure the rest are parked again:
     /// while live they are retried after a pause, while reconnecting the
     /// worker queues this again once live, and once lost or closing they
-    /// fail. A parked read fails only then: the server holds its page.
+    /// fail. A failure that reported a loss (a failed, timed-out or
+    /// unpostable transfer) is a reconnect's business: the server holds
+    /// the page. One that did not while the controller stays live (a DMA
+    /// mapping that keeps failing) is retried for `PARKED_GIVE_UP_MS`;
+    /// after that, with one log line, reads that fail are failed (their
+    /// pages read as errors) until one succeeds again.
     fn resume_parked(&self) {
+        // Since when reads failed while live with no loss reported.
+        let mut failing_since: Option<i64> = None;
+        let mut giving_up = false;
         loop {
-            let mut stopped = false;
+            let losses = self.losses.load(SeqCst);
+            let mut stopped = None;
             self.parked.take_all(|ctx| {
-                if !stopped {
+                if stopped.is_none() {
                     let r = self.enter().and_then(|_user| {
                         self.queue(Role::SyncRead)?.transfer_sync(
                             ctx.remote_addr(),
@@ -506,22 +525,53 @@ impl Ctrl {
                             false,
                         )
                     });
-                    if r.is_ok() {
-                        self.count_load(true);
-                        ctx.into_request().complete(Ok(()));
-                        return;
+                    match r {
+                        Ok(()) => {
+                            failing_since = None;
+                            giving_up = false;
+                            self.count_load(true);
+                            ctx.into_request().complete(Ok(()));
+                            return;
+                        }
+                        Err(_)
+                            if giving_up
+                                && self.is_live()
+                                && self.losses.load(SeqCst) == losses =>
+                        {
+                            self.count_load(false);
+                            ctx.into_request().complete(Err(EIO));
+                            return;
+                        }
+                        Err(e) => stopped = Some(e),
                     }
-                    stopped = true;
                 }
                 self.parked.repark(ctx);
             });
-            if !stopped {
+            let Some(e) = stopped else {
                 // Reads parked meanwhile queued this work again.
                 return;
-            }
+            };
             match self.state.load(SeqCst) {
                 RECONNECTING => return,
-                LIVE => verbs::sleep_ms(10),
+                LIVE => {
+                    let now = verbs::now_ms();
+                    if self.losses.load(SeqCst) != losses {
+                        // A loss (and maybe a whole reconnect) meanwhile.
+                        failing_since = None;
+                    } else {
+                        let since = *failing_since.get_or_insert(now);
+                        if !giving_up && now - since >= PARKED_GIVE_UP_MS {
+                            giving_up = true;
+                            pr_err!(
+                                "re-reading parked readahead pages from {} has failed for {} s while connected ({:?}): failing those that fail (they read as errors)\n",
+                                self.server,
+                                PARKED_GIVE_UP_MS / 1000,
+                                e
+                            );
+                        }
+                    }
+                    verbs::sleep_ms(PARKED_RETRY_MS);
+                }
                 _ => {
                     self.fail_parked();
                     return;

@@ -320,7 +320,13 @@ impl Queue {
             write,
         };
         // SAFETY: live QP; no `ib_cqe`, so the completion is reaped below.
-        unsafe { verbs::post(qp, &t, core::ptr::null_mut()) }?;
+        if let Err(e) = unsafe { verbs::post(qp, &t, core::ptr::null_mut()) } {
+            // One request at a time on a live QP with room for `DEPTH`: a
+            // refused post means the QP is broken, a loss like a failed
+            // transfer (a load then waits for the reconnect, not EIO).
+            c.mark_lost("posting an RDMA transfer failed");
+            return Err(e);
+        }
         // From here the device may read or write the page until the
         // request's completion is reaped: every return below is after
         // reaping it, and only then is `dma` dropped (unmapped) and the page
@@ -425,6 +431,10 @@ impl Queue {
             }
         };
         if let Err(e) = posted {
+            // Never more than `ASYNC_LIMIT` of `DEPTH` outstanding: a
+            // refused post means the QP is broken (the caller's fallback,
+            // a synchronous load, then waits for the reconnect).
+            c.mark_lost("posting an RDMA read failed");
             // SAFETY: the post failed, so no completion will reclaim `ctx`,
             // and the request was not completed.
             drop(unsafe { KBox::from_raw(ctx) });
