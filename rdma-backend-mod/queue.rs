@@ -110,7 +110,10 @@ impl Queue {
 
     fn connect_within(self: Pin<&Self>, ms: u32) -> Result {
         let ctx = &*self as *const Queue as *const c_void;
-        if self.id.set(CmId::new(cm_handler, ctx)?).is_err() {
+        if let Err(id) = self.id.set(CmId::new(cm_handler, ctx)?) {
+            // Never started, so no handler runs for it; `CmId` has no
+            // `Drop`: destroy it here or it leaks.
+            id.destroy();
             return Err(EBUSY);
         }
         let c = self.ctrl();
