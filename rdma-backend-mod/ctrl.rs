@@ -168,8 +168,10 @@ unsafe impl WorkItem<RECONNECT_WORK> for Ctrl {
 
 // SAFETY: `parked_work` is a `Work` field of `Ctrl`. It is queued only
 // while the state is `LIVE` after a read was parked (so on a ready
-// controller): by `park` (from a readahead completion, `load_async` or
-// this work itself) and by the reconnect worker. `shutdown` sets
+// controller): by `park` (from a readahead completion or `load_async`'s
+// `park_read`) and by the reconnect worker once `LIVE` again. The work
+// never queues itself: it parks again with `Parked::repark`, which queues
+// nothing, and loops while live. `shutdown` sets
 // `CLOSING`, waits for the data path and drains every QP (no completion
 // parks any more), cancels the reconnect work, and only then cancels this
 // one synchronously (and again at its very end); nothing queues it after

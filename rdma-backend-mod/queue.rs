@@ -546,8 +546,13 @@ impl Queue {
     /// the slot outside the data path and the connecting thread holds:
     /// `release`, `disconnect_lost`, `query_read_depth`), the data path is
     /// closed (the state is not `LIVE` and its users were waited for), and
-    /// no connect runs on this queue (the caller holds `ids_lock`, under
-    /// which every connect runs).
+    /// no connect runs on this queue: the caller holds `ids_lock`, under
+    /// which every reconnect and unload's close run. The first connect
+    /// (`Ctrl::connect`) does not take it; it is safe because nothing
+    /// takes an id until it returned: its queues connect one after another
+    /// on its thread, which calls `abort` (the only taker then) only after
+    /// the last returned, and the worker, the removal work and unload run
+    /// only on a controller that finished connecting.
     pub(crate) unsafe fn take_id(&self) -> Option<CmId> {
         // SAFETY: exclusive by the caller's guarantee.
         unsafe { self.id.take() }
