@@ -297,6 +297,86 @@ impl<R, W> Clients<R, W> {
             .is_some_and(|c| c.detached.is_some())
     }
 
+    /// Before a new client (queue 0 of an unknown id, not a reconnect or a
+    /// close) is admitted: if the budget, the number of clients or the
+    /// clients from `peer` would refuse it, removes lingering sessions
+    /// (every queue gone, region kept for a reconnect) until they do not,
+    /// those from `peer` first, then the longest detached. A lingering
+    /// session is not a live client: keeping its region must not refuse
+    /// a rebooted client or a new one for the whole linger time. Returns
+    /// the sessions removed (no queue pair uses their regions); their
+    /// reconnects get "session gone". Removes nothing if no removal would
+    /// let the client in.
+    pub fn make_room(&mut self, req: &ConnectRequest, peer: Peer) -> Vec<Expired<R>> {
+        let mut out = Vec::new();
+        if req.reconnect || req.close || req.queue != 0 || self.by_id.contains_key(&req.client_id) {
+            return out;
+        }
+        let size = self.limits.region_size;
+        let fits_budget = |c: &Self, freed: u64| {
+            c.budget
+                .used()
+                .saturating_sub(freed)
+                .checked_add(size)
+                .is_some_and(|n| n <= c.budget.limit())
+        };
+        // Which lingering sessions to remove, in order, before removing any:
+        // none if even all of them would not make room.
+        let mut lingering: Vec<(bool, Instant, u64)> = self
+            .by_id
+            .iter()
+            .filter(|(_, c)| matches!(c.state, State::Ready { .. }))
+            .filter_map(|(id, c)| c.detached.map(|t| (c.peer != peer, t, *id)))
+            .collect();
+        // Same peer first (`false` sorts first), then the oldest.
+        lingering.sort_unstable();
+        let from_peer = self.per_peer.get(&peer).copied().unwrap_or(0);
+        let (mut clients, mut peer_clients, mut freed) = (self.by_id.len(), from_peer, 0u64);
+        let mut chosen = Vec::new();
+        for &(other_peer, _, id) in &lingering {
+            let room = clients < self.limits.max_clients
+                && peer_clients < self.limits.max_per_peer
+                && fits_budget(self, freed);
+            if room {
+                break;
+            }
+            if peer_clients >= self.limits.max_per_peer && other_peer {
+                // Only a session from this peer frees a per-peer slot, and
+                // those came first.
+                break;
+            }
+            chosen.push(id);
+            clients -= 1;
+            freed += size;
+            if !other_peer {
+                peer_clients -= 1;
+            }
+        }
+        let room = clients < self.limits.max_clients
+            && peer_clients < self.limits.max_per_peer
+            && fits_budget(self, freed);
+        if !room {
+            return out;
+        }
+        for client_id in chosen {
+            let Some(c) = self.remove(client_id) else {
+                continue;
+            };
+            let (joined, queue_count) = (c.joined_count, c.queues.len() as u16);
+            if let State::Ready { region } = c.state {
+                out.push(Expired {
+                    client_id,
+                    lingered: true,
+                    peer: c.peer,
+                    joined,
+                    queue_count,
+                    region,
+                });
+            }
+        }
+        out
+    }
+
     /// Creates a registering client for queue 0 of `req`, within the
     /// limits; returns its registration ticket.
     fn new_client(
@@ -745,6 +825,161 @@ mod tests {
             reconnect(&mut c, 7, 0, 2, peer(2), secret),
             Err(Status::SessionGone)
         );
+    }
+
+    /// A complete one-queue client of `p` whose queue went at `t`: its
+    /// region lingers for a reconnect.
+    fn linger(c: &mut Table, id: u64, p: Peer, t: Instant) {
+        assert_eq!(connect(c, id, 1, p, t), Got::Accept(format!("r{id}")));
+        assert_eq!(c.release(id, 0, t), None);
+        assert!(c.is_detached(id));
+    }
+
+    /// Makes room for new client `id` from `p`, then joins its queue 0.
+    fn make_room_and_join(c: &mut Table, id: u64, p: Peer) -> (Vec<u64>, Got) {
+        let evicted = c
+            .make_room(&req(id, 0, 1), p)
+            .into_iter()
+            .map(|e| {
+                assert!(e.lingered);
+                assert_eq!(e.region, format!("r{}", e.client_id));
+                e.client_id
+            })
+            .collect();
+        (evicted, join(c, id, 0, 1, p))
+    }
+
+    #[test]
+    fn evicting_a_lingering_session_frees_room_for_a_new_client() {
+        let mut c = Table::new(lingering());
+        let t = Instant::now();
+        // The budget (4 regions) is full of lingering sessions.
+        for id in 1..=4 {
+            linger(&mut c, id, peer(id as u8), t + Duration::from_secs(id));
+        }
+        assert_eq!(c.used(), 4 * SIZE);
+        // Without making room the new client is refused.
+        assert_eq!(
+            join(&mut c, 9, 0, 1, peer(9)),
+            Got::Refused(Status::OverBudget)
+        );
+        // The oldest lingering session goes, and only it.
+        let (evicted, got) = make_room_and_join(&mut c, 9, peer(9));
+        assert_eq!(evicted, vec![1]);
+        assert!(matches!(got, Got::Register(_)));
+        assert_eq!(c.used(), 4 * SIZE);
+        assert_eq!(c.len(), 4);
+        // Nothing to do when the client fits, or is not a new client.
+        assert!(c.make_room(&req(9, 1, 1), peer(9)).is_empty());
+        assert!(c.make_room(&req(2, 0, 1), peer(2)).is_empty());
+        // The same for the client limit.
+        let mut c = Table::new(Limits {
+            max_clients: 2,
+            budget: 100 * SIZE,
+            ..lingering()
+        });
+        linger(&mut c, 1, peer(1), t);
+        linger(&mut c, 2, peer(2), t + Duration::from_secs(1));
+        assert_eq!(
+            join(&mut c, 9, 0, 1, peer(9)),
+            Got::Refused(Status::TooManyClients)
+        );
+        let (evicted, got) = make_room_and_join(&mut c, 9, peer(9));
+        assert_eq!(evicted, vec![1]);
+        assert!(matches!(got, Got::Register(_)));
+    }
+
+    #[test]
+    fn a_lingering_session_of_the_same_address_goes_first() {
+        let mut c = Table::new(lingering());
+        let t = Instant::now();
+        // Older sessions of other peers, the newest from peer 5.
+        linger(&mut c, 1, peer(2), t);
+        linger(&mut c, 2, peer(3), t + Duration::from_secs(1));
+        linger(&mut c, 3, peer(5), t + Duration::from_secs(2));
+        linger(&mut c, 4, peer(5), t + Duration::from_secs(3));
+        let (evicted, got) = make_room_and_join(&mut c, 9, peer(5));
+        assert_eq!(evicted, vec![3], "peer 5's oldest, not the oldest of all");
+        assert!(matches!(got, Got::Register(_)));
+        // The per-address limit: only that address's sessions free a slot
+        // (a churn of short clients from one address).
+        let mut c = Table::new(Limits {
+            max_per_peer: 2,
+            budget: 100 * SIZE,
+            ..lingering()
+        });
+        linger(&mut c, 1, peer(3), t);
+        linger(&mut c, 2, peer(2), t + Duration::from_secs(1));
+        linger(&mut c, 3, peer(2), t + Duration::from_secs(2));
+        assert_eq!(
+            join(&mut c, 9, 0, 1, peer(2)),
+            Got::Refused(Status::TooManyFromPeer)
+        );
+        let (evicted, got) = make_room_and_join(&mut c, 9, peer(2));
+        assert_eq!(evicted, vec![2]);
+        assert!(matches!(got, Got::Register(_)));
+        assert!(c.is_detached(1), "another address's session stays");
+        assert!(c.is_detached(3));
+    }
+
+    #[test]
+    fn a_connected_client_is_never_evicted() {
+        let mut c = Table::new(Limits {
+            max_per_peer: 2,
+            ..lingering()
+        });
+        let t = Instant::now();
+        // Live clients fill the budget; one of them has lost a queue only.
+        assert_eq!(connect(&mut c, 1, 1, peer(2), t), Got::Accept("r1".into()));
+        assert_eq!(connect(&mut c, 2, 1, peer(2), t), Got::Accept("r2".into()));
+        assert_eq!(connect(&mut c, 3, 2, peer(3), t), Got::Accept("r3".into()));
+        assert_eq!(join(&mut c, 3, 1, 2, peer(3)), Got::Accept("r3".into()));
+        assert_eq!(c.release(3, 0, t), None);
+        // A client still registering is not lingering either.
+        assert!(matches!(join(&mut c, 4, 0, 1, peer(4)), Got::Register(_)));
+        let (evicted, got) = make_room_and_join(&mut c, 9, peer(9));
+        assert_eq!(evicted, Vec::<u64>::new());
+        assert_eq!(got, Got::Refused(Status::OverBudget));
+        // Per address: peer 2's two clients are connected.
+        let (evicted, got) = make_room_and_join(&mut c, 9, peer(2));
+        assert_eq!(evicted, Vec::<u64>::new());
+        assert_eq!(got, Got::Refused(Status::TooManyFromPeer));
+        // One lingering session elsewhere frees no slot of peer 2, and is
+        // kept when removing it would not let the client in.
+        assert_eq!(c.release(1, 0, t), None);
+        assert!(c.is_detached(1));
+        let mut c2 = Table::new(Limits {
+            max_per_peer: 1,
+            budget: 100 * SIZE,
+            ..lingering()
+        });
+        linger(&mut c2, 1, peer(3), t);
+        assert_eq!(connect(&mut c2, 2, 1, peer(2), t), Got::Accept("r2".into()));
+        let (evicted, got) = make_room_and_join(&mut c2, 9, peer(2));
+        assert_eq!(evicted, Vec::<u64>::new());
+        assert_eq!(got, Got::Refused(Status::TooManyFromPeer));
+        assert!(c2.is_detached(1));
+        assert_eq!(c.live_queues(2), 1);
+        assert_eq!(c.live_queues(3), 1);
+    }
+
+    #[test]
+    fn a_reconnect_to_an_evicted_session_finds_it_gone() {
+        let mut c = Table::new(Limits {
+            budget: SIZE,
+            ..lingering()
+        });
+        let t = Instant::now();
+        linger(&mut c, 1, peer(2), t);
+        let secret = c.secret(1).unwrap();
+        let (evicted, got) = make_room_and_join(&mut c, 9, peer(3));
+        assert_eq!(evicted, vec![1]);
+        assert!(matches!(got, Got::Register(_)));
+        assert_eq!(
+            reconnect(&mut c, 1, 0, 1, peer(2), secret),
+            Err(Status::SessionGone)
+        );
+        assert!(c.expire(t + Duration::from_secs(3600)).is_empty());
     }
 
     #[test]

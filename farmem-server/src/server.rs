@@ -520,6 +520,10 @@ impl Server {
         if req.close {
             return self.close_session(id, &req, peer);
         }
+        // Lingering sessions that would keep a new client out go first.
+        for e in self.clients.make_room(&req, peer) {
+            self.evicted_lingering(e, &req, &peer);
+        }
         let size = self.clients.limits().region_size;
         // Only a new client's queue 0 needs the device (and memory now).
         let device = id.device();
@@ -1116,13 +1120,13 @@ impl Server {
         }
     }
 
-    /// Disconnects the queues of a client that did not join them all in
-    /// time, then frees its region.
-    fn expired(&mut self, e: Expired<Region>) {
+    /// Disconnects whatever queues of a removed client are left (none for
+    /// a lingering one) and forgets its keep-alives: its region may go.
+    fn drop_queues(&mut self, client_id: u64) {
         let keys: Vec<usize> = self
             .conns
             .iter()
-            .filter(|(_, c)| c.client_id == e.client_id)
+            .filter(|(_, c)| c.client_id == client_id)
             .map(|(k, _)| *k)
             .collect();
         for k in keys {
@@ -1133,8 +1137,30 @@ impl Server {
             }
         }
         if let Some(l) = &mut self.liveness {
-            l.forget(e.client_id);
+            l.forget(client_id);
         }
+    }
+
+    /// Frees the region of a lingering session removed to let a new
+    /// client in (`Clients::make_room`).
+    fn evicted_lingering(&mut self, e: Expired<Region>, req: &ConnectRequest, peer: &Peer) {
+        self.drop_queues(e.client_id);
+        let size = e.region.size();
+        drop(e.region);
+        warn!(
+            "{}: lingering session (no queue, kept for a reconnect) removed to make room for new client {} from {peer}; freed {} MiB region ({} of {} MiB in use); a reconnect will find the session gone",
+            who(e.client_id, &e.peer),
+            ShortId::of(req.client_id),
+            size >> 20,
+            self.clients.used() >> 20,
+            self.clients.limits().budget >> 20
+        );
+    }
+
+    /// Disconnects the queues of a client that did not join them all in
+    /// time, then frees its region.
+    fn expired(&mut self, e: Expired<Region>) {
+        self.drop_queues(e.client_id);
         if e.lingered {
             let size = e.region.size();
             drop(e.region);
