@@ -2,12 +2,15 @@
 /* Macros the Rust side of fastswap_rdma.ko cannot call directly. */
 #include <linux/smp.h>
 #include <linux/workqueue.h>
+#include <linux/completion.h>
+#include <linux/jiffies.h>
 
 unsigned int fastswap_rdma_this_cpu(void);
 void fastswap_rdma_init_work(struct work_struct *work, work_func_t func);
 int fastswap_rdma_wq_create(void);
 void fastswap_rdma_wq_destroy(void);
 bool fastswap_rdma_queue_work(struct work_struct *work);
+void fastswap_rdma_reinit_completion(struct completion *c);
 
 /*
  * The module's own workqueue, with a rescuer: the device removal that waits
@@ -47,3 +50,10 @@ bool fastswap_rdma_queue_work(struct work_struct *work)
 {
 	return queue_work(fastswap_rdma_wq, work);
 }
+
+/* reinit_completion, for a queue connecting again. */
+void fastswap_rdma_reinit_completion(struct completion *c)
+{
+	reinit_completion(c);
+}
+

@@ -22,12 +22,19 @@ unsafe impl<T: Send> Send for OnceSlot<T> {}
 
 impl<T> OnceSlot<T> {
     pub(crate) const fn new() -> Self {
-        Self { state: AtomicU8::new(EMPTY), value: UnsafeCell::new(None) }
+        Self {
+            state: AtomicU8::new(EMPTY),
+            value: UnsafeCell::new(None),
+        }
     }
 
     /// Stores `v`, or hands it back if a value is already there.
     pub(crate) fn set(&self, v: T) -> core::result::Result<(), T> {
-        if self.state.compare_exchange(EMPTY, WRITING, Ordering::Acquire, Ordering::Relaxed).is_err() {
+        if self
+            .state
+            .compare_exchange(EMPTY, WRITING, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
             return Err(v);
         }
         // SAFETY: the WRITING state gives us exclusive access.

@@ -54,12 +54,17 @@ extern "C" {
     static fastswap_rdma_sip: *const kernel::ffi::c_char;
     static fastswap_rdma_cip: *const kernel::ffi::c_char;
     static fastswap_rdma_nq: kernel::ffi::c_int;
+    static fastswap_rdma_reconnect_timeout_s: kernel::ffi::c_int;
 }
+
+/// The largest `reconnect_timeout_s=`: an hour.
+const MAX_RECONNECT_TIMEOUT_S: i32 = 3600;
 
 struct Params {
     server: Endpoint,
     client: Endpoint,
     nq: u32,
+    reconnect_timeout_s: u32,
 }
 
 fn address_param(name: &str, raw: *const kernel::ffi::c_char, what: &str) -> Result<Endpoint> {
@@ -69,19 +74,33 @@ fn address_param(name: &str, raw: *const kernel::ffi::c_char, what: &str) -> Res
         return Err(EINVAL);
     }
     Endpoint::parse(text, 0).ok_or_else(|| {
-        pr_err!("invalid {}=\"{}\": expected {} (an IPv4 address)\n", name, text, what);
+        pr_err!(
+            "invalid {}=\"{}\": expected {} (an IPv4 address)\n",
+            name,
+            text,
+            what
+        );
         EINVAL
     })
 }
 
 fn params() -> Result<Params> {
     // SAFETY: 0444 parameters, set before init and never changed.
-    let (sport, sip, cip, nq) =
-        unsafe { (fastswap_rdma_sport, fastswap_rdma_sip, fastswap_rdma_cip, fastswap_rdma_nq) };
+    let (sport, sip, cip, nq) = unsafe {
+        (
+            fastswap_rdma_sport,
+            fastswap_rdma_sip,
+            fastswap_rdma_cip,
+            fastswap_rdma_nq,
+        )
+    };
     let mut server = address_param("sip", sip, "the far memory server's address")?;
     let client = address_param("cip", cip, "this machine's address on the RDMA network")?;
     if !(1..=65535).contains(&sport) {
-        pr_err!("invalid sport={}: expected the port farmem-server listens on (1-65535)\n", sport);
+        pr_err!(
+            "invalid sport={}: expected the port farmem-server listens on (1-65535)\n",
+            sport
+        );
         return Err(EINVAL);
     }
     server.port = sport as u16;
@@ -91,7 +110,12 @@ fn params() -> Result<Params> {
     let nq = match nq {
         -1 => {
             if cpus > max {
-                pr_info!("serving {} of {} CPUs: a client has at most {} queues\n", max, cpus, protocol::MAX_QUEUES);
+                pr_info!(
+                    "serving {} of {} CPUs: a client has at most {} queues\n",
+                    max,
+                    cpus,
+                    protocol::MAX_QUEUES
+                );
             }
             max
         }
@@ -106,7 +130,24 @@ fn params() -> Result<Params> {
             return Err(EINVAL);
         }
     };
-    Ok(Params { server, client, nq })
+    // SAFETY: as above.
+    let reconnect_timeout_s = match unsafe { fastswap_rdma_reconnect_timeout_s } {
+        t @ 0..=MAX_RECONNECT_TIMEOUT_S => t as u32,
+        t => {
+            pr_err!(
+                "invalid reconnect_timeout_s={}: expected 0 to {} seconds\n",
+                t,
+                MAX_RECONNECT_TIMEOUT_S
+            );
+            return Err(EINVAL);
+        }
+    };
+    Ok(Params {
+        server,
+        client,
+        nq,
+        reconnect_timeout_s,
+    })
 }
 
 struct RdmaBackend {
@@ -128,7 +169,11 @@ impl Backend for RdmaBackend {
         self.ctrl.load(slot, page)
     }
 
-    fn load_async(&self, slot: u64, req: AsyncLoad) -> core::result::Result<(), (Error, AsyncLoad)> {
+    fn load_async(
+        &self,
+        slot: u64,
+        req: AsyncLoad,
+    ) -> core::result::Result<(), (Error, AsyncLoad)> {
         self.ctrl.load_async(slot, req)
     }
 
@@ -140,13 +185,28 @@ impl Backend for RdmaBackend {
         let pages = self.ctrl.pages.load(Relaxed);
         let page_bytes = u64::from(verbs::PAGE_BYTES);
         let capacity = self.ctrl.nr_slots().saturating_mul(page_bytes);
-        let counters = self.ctrl.counters.stats(pages, pages * page_bytes, capacity);
-        // Any queue's loss takes the whole controller down (`mark_lost`), so
-        // while live every queue is connected and once lost none is.
+        let counters = self
+            .ctrl
+            .counters
+            .stats(pages, pages * page_bytes, capacity);
+        // Any queue's failure takes the whole controller down (`mark_lost`),
+        // so while live every queue is connected, and while reconnecting
+        // or once lost none is.
         if self.ctrl.is_live() {
-            Stats { queues: self.ctrl.queue_count().into(), ..counters }
+            Stats {
+                queues: self.ctrl.queue_count().into(),
+                ..counters
+            }
+        } else if self.ctrl.is_reconnecting() {
+            Stats {
+                state: State::Reconnecting,
+                ..counters
+            }
         } else {
-            Stats { state: State::Lost, ..counters }
+            Stats {
+                state: State::Lost,
+                ..counters
+            }
         }
     }
 
@@ -183,8 +243,13 @@ impl kernel::Module for FastswapRdma {
     fn init(module: &'static ThisModule) -> Result<Self> {
         let p = params()?;
         let wq = work::Workqueue::new()?;
-        pr_info!("connecting to {} from {} with {} queues\n", p.server, p.client, p.nq * 3);
-        let ctrl = Ctrl::connect(p.server, p.client, p.nq)?;
+        pr_info!(
+            "connecting to {} from {} with {} queues\n",
+            p.server,
+            p.client,
+            p.nq * 3
+        );
+        let ctrl = Ctrl::connect(p.server, p.client, p.nq, p.reconnect_timeout_s)?;
         let region = ctrl.region();
         pr_info!(
             "ctrl is ready for reqs: {} MiB of far memory at {} ({} queues, read depth {})\n",

@@ -27,7 +27,13 @@ impl Endpoint {
         let mut end: *const kernel::ffi::c_char = core::ptr::null();
         // SAFETY: `text` is valid for its length; `addr` has room for 4 bytes.
         let ok = unsafe {
-            bindings::in4_pton(text.as_ptr().cast(), text.len() as c_int, addr.as_mut_ptr(), -1, &mut end)
+            bindings::in4_pton(
+                text.as_ptr().cast(),
+                text.len() as c_int,
+                addr.as_mut_ptr(),
+                -1,
+                &mut end,
+            )
         };
         (ok == 1).then_some(Self { addr, port })
     }
@@ -90,7 +96,12 @@ impl CmId {
         let mut d = dst.sockaddr();
         // SAFETY: live id (invariant); the addresses are copied by the call.
         to_result(unsafe {
-            bindings::rdma_resolve_addr(self.0, (&mut s as *mut bindings::sockaddr_in).cast(), (&mut d as *mut bindings::sockaddr_in).cast(), timeout_ms as _)
+            bindings::rdma_resolve_addr(
+                self.0,
+                (&mut s as *mut bindings::sockaddr_in).cast(),
+                (&mut d as *mut bindings::sockaddr_in).cast(),
+                timeout_ms as _,
+            )
         })
     }
 
@@ -184,7 +195,14 @@ impl HandlerId {
     /// Creates the RC queue pair on `cq` in `pd`. The driver calls
     /// `on_event(event, context)` for its asynchronous events, in any
     /// context, until the QP is destroyed.
-    pub(crate) fn create_qp(&self, pd: &Pd, cq: &Cq, depth: u32, on_event: QpEventFn, context: *const c_void) -> Result {
+    pub(crate) fn create_qp(
+        &self,
+        pd: &Pd,
+        cq: &Cq,
+        depth: u32,
+        on_event: QpEventFn,
+        context: *const c_void,
+    ) -> Result {
         // SAFETY: all-zero is a valid init attr; fields are set below.
         let mut attr: bindings::ib_qp_init_attr = unsafe { core::mem::zeroed() };
         attr.event_handler = Some(on_event);
@@ -271,7 +289,10 @@ impl Event {
             if c.private_data.is_null() {
                 &[]
             } else {
-                core::slice::from_raw_parts(c.private_data as *const u8, usize::from(c.private_data_len))
+                core::slice::from_raw_parts(
+                    c.private_data as *const u8,
+                    usize::from(c.private_data_len),
+                )
             }
         }
     }
@@ -331,7 +352,12 @@ unsafe impl Send for Cq {}
 unsafe impl Sync for Cq {}
 
 impl Cq {
-    pub(crate) fn new(dev: *mut bindings::ib_device, entries: u32, vector: u32, polling: Polling) -> Result<Self> {
+    pub(crate) fn new(
+        dev: *mut bindings::ib_device,
+        entries: u32,
+        vector: u32,
+        polling: Polling,
+    ) -> Result<Self> {
         let ctx = match polling {
             Polling::Direct => bindings::ib_poll_context_IB_POLL_DIRECT,
             Polling::Softirq => bindings::ib_poll_context_IB_POLL_SOFTIRQ,
@@ -339,7 +365,14 @@ impl Cq {
         // SAFETY: `dev` is the resolved device of a live CM id.
         let cq = unsafe {
             let vectors = (*dev).num_comp_vectors.max(1) as u32;
-            bindings::__ib_alloc_cq(dev, core::ptr::null_mut(), entries as c_int, (vector % vectors) as c_int, ctx, c"fastswap_rdma".as_ptr().cast())
+            bindings::__ib_alloc_cq(
+                dev,
+                core::ptr::null_mut(),
+                entries as c_int,
+                (vector % vectors) as c_int,
+                ctx,
+                c"fastswap_rdma".as_ptr().cast(),
+            )
         };
         Ok(Self(from_err_ptr(cq)?))
     }
@@ -371,7 +404,11 @@ pub(crate) struct DmaMapping {
 
 impl DmaMapping {
     /// Maps `page` for the device to read (`to_device`) or write.
-    pub(crate) fn new(dev: *mut bindings::ib_device, page: PageRef, to_device: bool) -> Result<Self> {
+    pub(crate) fn new(
+        dev: *mut bindings::ib_device,
+        page: PageRef,
+        to_device: bool,
+    ) -> Result<Self> {
         let dir = if to_device {
             bindings::dma_data_direction_DMA_TO_DEVICE
         } else {
@@ -379,7 +416,8 @@ impl DmaMapping {
         };
         // SAFETY: a valid device and a page the swap path keeps alive until
         // the mapping is dropped.
-        let addr = unsafe { bindings::ib_dma_map_page(dev, page.as_ptr(), 0, PAGE_BYTES as usize, dir) };
+        let addr =
+            unsafe { bindings::ib_dma_map_page(dev, page.as_ptr(), 0, PAGE_BYTES as usize, dir) };
         // SAFETY: checking the address just returned.
         if unsafe { bindings::ib_dma_mapping_error(dev, addr) } != 0 {
             return Err(ENOMEM);
@@ -410,14 +448,26 @@ pub(crate) struct PageTransfer<'a> {
 /// # Safety
 ///
 /// `qp` must be a live QP; `cqe` must stay valid until its completion.
-pub(crate) unsafe fn post(qp: *mut bindings::ib_qp, t: &PageTransfer<'_>, cqe: *mut bindings::ib_cqe) -> Result {
-    let mut sge = bindings::ib_sge { addr: t.dma.addr, length: PAGE_BYTES, lkey: t.lkey };
+pub(crate) unsafe fn post(
+    qp: *mut bindings::ib_qp,
+    t: &PageTransfer<'_>,
+    cqe: *mut bindings::ib_cqe,
+) -> Result {
+    let mut sge = bindings::ib_sge {
+        addr: t.dma.addr,
+        length: PAGE_BYTES,
+        lkey: t.lkey,
+    };
     // SAFETY: all-zero is a valid work request; fields are set below.
     let mut wr: bindings::ib_rdma_wr = unsafe { core::mem::zeroed() };
     wr.wr.__bindgen_anon_1.wr_cqe = cqe;
     wr.wr.sg_list = &mut sge;
     wr.wr.num_sge = 1;
-    wr.wr.opcode = if t.write { bindings::ib_wr_opcode_IB_WR_RDMA_WRITE } else { bindings::ib_wr_opcode_IB_WR_RDMA_READ };
+    wr.wr.opcode = if t.write {
+        bindings::ib_wr_opcode_IB_WR_RDMA_WRITE
+    } else {
+        bindings::ib_wr_opcode_IB_WR_RDMA_READ
+    };
     wr.wr.send_flags = bindings::ib_send_flags_IB_SEND_SIGNALED as _;
     wr.remote_addr = t.remote_addr;
     wr.rkey = t.rkey;
@@ -436,7 +486,13 @@ pub(crate) unsafe fn set_error(qp: *mut bindings::ib_qp) {
     let mut attr: bindings::ib_qp_attr = unsafe { core::mem::zeroed() };
     attr.qp_state = bindings::ib_qp_state_IB_QPS_ERR;
     // SAFETY: live QP (caller).
-    unsafe { bindings::ib_modify_qp(qp, &mut attr, bindings::ib_qp_attr_mask_IB_QP_STATE as c_int) };
+    unsafe {
+        bindings::ib_modify_qp(
+            qp,
+            &mut attr,
+            bindings::ib_qp_attr_mask_IB_QP_STATE as c_int,
+        )
+    };
 }
 
 /// Drains `qp` as `ib_drain_qp` does: moves it to the error state, posts a
@@ -486,7 +542,9 @@ impl Completion {
     /// Waits up to `ms` milliseconds; `true` if it was signalled.
     pub(crate) fn wait_timeout_ms(&self, ms: u32) -> bool {
         // SAFETY: initialised in `new`; called from process context.
-        let left = unsafe { bindings::wait_for_completion_timeout(self.raw.get(), bindings::__msecs_to_jiffies(ms)) };
+        let left = unsafe {
+            bindings::wait_for_completion_timeout(self.raw.get(), bindings::__msecs_to_jiffies(ms))
+        };
         left != 0
     }
 
@@ -495,6 +553,19 @@ impl Completion {
         // SAFETY: initialised in `new`.
         unsafe { bindings::complete(self.raw.get()) };
     }
+
+    /// Makes the completion wait again. Only while nothing can signal it
+    /// (its queue has no CM id).
+    pub(crate) fn reinit(&self) {
+        // SAFETY: initialised in `new`; the caller guarantees no concurrent
+        // `complete`.
+        unsafe { fastswap_rdma_reinit_completion(self.raw.get()) };
+    }
+}
+
+extern "C" {
+    /// `reinit_completion`, from helpers.c.
+    fn fastswap_rdma_reinit_completion(c: *mut bindings::completion);
 }
 
 /// Milliseconds since boot, for timeouts.
@@ -543,9 +614,15 @@ pub(crate) unsafe fn qp_event_error(ev: *const bindings::ib_event) -> Option<&'s
     // SAFETY: valid for the call (caller).
     match unsafe { (*ev).event } {
         bindings::ib_event_type_IB_EVENT_QP_FATAL => Some("a queue pair reported a fatal error"),
-        bindings::ib_event_type_IB_EVENT_QP_REQ_ERR => Some("a queue pair reported an invalid request"),
-        bindings::ib_event_type_IB_EVENT_QP_ACCESS_ERR => Some("a queue pair reported an access error"),
-        bindings::ib_event_type_IB_EVENT_PATH_MIG_ERR => Some("a queue pair's path migration failed"),
+        bindings::ib_event_type_IB_EVENT_QP_REQ_ERR => {
+            Some("a queue pair reported an invalid request")
+        }
+        bindings::ib_event_type_IB_EVENT_QP_ACCESS_ERR => {
+            Some("a queue pair reported an access error")
+        }
+        bindings::ib_event_type_IB_EVENT_PATH_MIG_ERR => {
+            Some("a queue pair's path migration failed")
+        }
         _ => None,
     }
 }

@@ -76,8 +76,10 @@ impl Work {
     /// embedded in.
     pub(crate) fn new<T: WorkItem<ID>, const ID: u8>() -> impl PinInit<Self> {
         pin_init!(Self {
-            // SAFETY: `p` is the work item's final, pinned location.
-            raw <- Opaque::ffi_init(|p| unsafe { fastswap_rdma_init_work(p, Some(run_callback::<T, ID>)) }),
+            raw <- Opaque::ffi_init(|p| {
+                // SAFETY: `p` is the work item's final, pinned location.
+                unsafe { fastswap_rdma_init_work(p, Some(run_callback::<T, ID>)) }
+            }),
         })
     }
 
@@ -98,6 +100,11 @@ impl Work {
 unsafe extern "C" fn run_callback<T: WorkItem<ID>, const ID: u8>(work: *mut bindings::work_struct) {
     // SAFETY: `work` is the `Work` (repr(transparent) over its
     // work_struct) at `T::OFFSET` inside a live `T` (trait contract).
-    let owner = unsafe { &*(work.cast::<u8>().sub(<T as WorkItem<ID>>::OFFSET).cast::<T>()) };
+    let owner = unsafe {
+        &*(work
+            .cast::<u8>()
+            .sub(<T as WorkItem<ID>>::OFFSET)
+            .cast::<T>())
+    };
     <T as WorkItem<ID>>::run(owner);
 }

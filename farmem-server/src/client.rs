@@ -102,6 +102,7 @@ impl Connection {
                 addr: 0,
                 rkey: 0,
                 size: 0,
+                secret: 0,
             },
         };
         let mut dst = sockaddr_in(server);
@@ -170,6 +171,42 @@ impl Connection {
         unsafe { rdma_ack_cm_event(ev) };
         c.region = result?;
         Ok(c)
+    }
+
+    /// Ends the session of client `client_id` (whose `queue_count` queues
+    /// include this one, connected from `from`), as the kernel client does
+    /// on unload: a connect request from the same address with the close
+    /// flag and the session secret of this connection's accept. The server
+    /// disconnects the client's queues and frees its region instead of
+    /// keeping it for a reconnect. A session already gone (the server frees
+    /// at once without a linger time) is fine too.
+    pub fn close_session(
+        &self,
+        from: Option<Ipv4Addr>,
+        server: SocketAddrV4,
+        client_id: u64,
+        queue_count: u16,
+    ) -> Result<(), ClientError> {
+        let req = protocol::ConnectRequest {
+            version: protocol::VERSION,
+            reconnect: false,
+            close: true,
+            secret: self.region.secret,
+            queue: 0,
+            queue_count,
+            client_id,
+        };
+        match Self::connect_from(from, server, &req.encode()) {
+            Err(ClientError::Rejected(why))
+                if why == Status::SessionClosed.reason() || why == Status::SessionGone.reason() =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(e),
+            Ok(_) => Err(ClientError::Unexpected(
+                "an accept of a close request".into(),
+            )),
+        }
     }
 
     fn setup_qp(&mut self) -> Result<(), ClientError> {

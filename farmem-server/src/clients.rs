@@ -15,6 +15,15 @@
 //! queue must come from the same peer (address and GID) as queue 0, and
 //! once all its queues have joined the client takes no new ones, even if
 //! one drops.
+//!
+//! Reconnects (protocol version 2): each client gets a random session
+//! secret, sent in every accept. When the last queue of a complete
+//! version-2 client goes, its region is kept for `linger` (the client may
+//! be riding through an outage); a queue presenting the client's id, the
+//! secret and the reconnect flag from the client's first address is
+//! re-attached to that region, replacing the queue's old connection if
+//! the server still holds it. A stolen id without the secret is refused,
+//! and so is the secret from another address.
 
 use crate::budget::Budget;
 use crate::peer::Peer;
@@ -34,6 +43,9 @@ pub struct Limits {
     /// Time from a client's region being ready until all its queues must
     /// have joined.
     pub join_deadline: Duration,
+    /// How long a version-2 client's region is kept after its last queue
+    /// went, for it to reconnect; zero frees it at once.
+    pub linger: Duration,
 }
 
 enum State<R, W> {
@@ -61,6 +73,12 @@ struct Client<R, W> {
     /// must be.
     deadline: Option<Instant>,
     state: State<R, W>,
+    /// Protocol version of its queue 0; version 1 cannot reconnect.
+    version: u16,
+    /// The session secret a reconnect must present.
+    secret: u64,
+    /// Since when it has had no queue while its region is kept.
+    detached: Option<Instant>,
 }
 
 impl<R, W> Client<R, W> {
@@ -79,6 +97,15 @@ pub enum Admit<'a, R, W> {
     Wait,
     /// Accept the join with the client's region.
     Accept(W, &'a R),
+    /// A reconnect with the right secret: accept the join with the
+    /// client's region. With `replaced`, the server still held a
+    /// connection for this queue: drop it (and ignore its later events)
+    /// without releasing the queue.
+    Reattach {
+        join: W,
+        region: &'a R,
+        replaced: bool,
+    },
 }
 
 /// The outcome of a registration, for its waiting joins.
@@ -110,6 +137,9 @@ pub struct Evicted<R> {
 #[derive(Debug, PartialEq, Eq)]
 pub struct Expired<R> {
     pub client_id: u64,
+    /// The client had all its queues and lost them, and did not
+    /// reconnect within the linger time.
+    pub lingered: bool,
     pub peer: Peer,
     pub joined: usize,
     pub queue_count: u16,
@@ -146,18 +176,24 @@ impl<R, W> Clients<R, W> {
     /// `join` is what waits, or is handed back to be accepted. A new
     /// client is charged to the budget, then `fits` is asked whether its
     /// region fits in memory now, given the bytes of registrations still
-    /// running. On refusal the join comes back with the status to reject
-    /// it with.
+    /// running; it gets its session secret from `new_secret` (random,
+    /// drawn by the caller), which is called for a new client only, after
+    /// the limits admitted it. On refusal the join comes back with the
+    /// status to reject it with.
     pub fn admit(
         &mut self,
         req: &ConnectRequest,
         peer: Peer,
         join: W,
+        new_secret: impl FnOnce() -> Result<u64, Status>,
         fits: impl FnOnce(u64) -> bool,
     ) -> Result<Admit<'_, R, W>, (Status, W)> {
         let q = usize::from(req.queue);
+        if req.reconnect {
+            return self.reattach(req, peer, join);
+        }
         if !self.by_id.contains_key(&req.client_id) {
-            return match self.new_client(req, peer, fits) {
+            return match self.new_client(req, peer, new_secret, fits) {
                 Ok(ticket) => {
                     if let Some(c) = self.by_id.get_mut(&req.client_id) {
                         c.state = State::Registering {
@@ -203,12 +239,151 @@ impl<R, W> Clients<R, W> {
         }
     }
 
+    /// A reconnect: re-attaches queue `req.queue` to the client's region
+    /// if the secret and the peer match.
+    fn reattach(
+        &mut self,
+        req: &ConnectRequest,
+        peer: Peer,
+        join: W,
+    ) -> Result<Admit<'_, R, W>, (Status, W)> {
+        let Some(c) = self.by_id.get_mut(&req.client_id) else {
+            return Err((Status::SessionGone, join));
+        };
+        if c.version < crate::protocol::VERSION || c.secret != req.secret || c.peer != peer {
+            return Err((Status::BadSecret, join));
+        }
+        if c.queues.len() != usize::from(req.queue_count) {
+            return Err((Status::QueueCountMismatch, join));
+        }
+        let State::Ready { region } = &c.state else {
+            return Err((Status::SessionGone, join));
+        };
+        let q = usize::from(req.queue);
+        let replaced = c.queues[q];
+        if !replaced {
+            c.queues[q] = true;
+            c.live += 1;
+        }
+        c.detached = None;
+        Ok(Admit::Reattach {
+            join,
+            region,
+            replaced,
+        })
+    }
+
+    /// A close: ends the session of `req.client_id` if the secret and the
+    /// peer match, removing the client whatever its queues; its region is
+    /// the caller's to free once the client's queue pairs are gone.
+    pub fn close(&mut self, req: &ConnectRequest, peer: Peer) -> Result<Evicted<R>, Status> {
+        let c = self.by_id.get(&req.client_id).ok_or(Status::SessionGone)?;
+        if c.version < crate::protocol::VERSION || c.secret != req.secret || c.peer != peer {
+            return Err(Status::BadSecret);
+        }
+        self.evict(req.client_id).ok_or(Status::SessionGone)
+    }
+
+    /// The client's session secret.
+    pub fn secret(&self, client_id: u64) -> Option<u64> {
+        self.by_id.get(&client_id).map(|c| c.secret)
+    }
+
+    /// Whether the client's region is kept for a reconnect with no queue
+    /// connected.
+    pub fn is_detached(&self, client_id: u64) -> bool {
+        self.by_id
+            .get(&client_id)
+            .is_some_and(|c| c.detached.is_some())
+    }
+
+    /// Before a new client (queue 0 of an unknown id, not a reconnect or a
+    /// close) is admitted: if the budget, the number of clients or the
+    /// clients from `peer` would refuse it, removes lingering sessions
+    /// (every queue gone, region kept for a reconnect) until they do not,
+    /// those from `peer` first, then the longest detached. A lingering
+    /// session is not a live client: keeping its region must not refuse
+    /// a rebooted client or a new one for the whole linger time. Returns
+    /// the sessions removed (no queue pair uses their regions); their
+    /// reconnects get "session gone". Removes nothing if no removal would
+    /// let the client in.
+    pub fn make_room(&mut self, req: &ConnectRequest, peer: Peer) -> Vec<Expired<R>> {
+        let mut out = Vec::new();
+        if req.reconnect || req.close || req.queue != 0 || self.by_id.contains_key(&req.client_id) {
+            return out;
+        }
+        let size = self.limits.region_size;
+        let fits_budget = |c: &Self, freed: u64| {
+            c.budget
+                .used()
+                .saturating_sub(freed)
+                .checked_add(size)
+                .is_some_and(|n| n <= c.budget.limit())
+        };
+        // Which lingering sessions to remove, in order, before removing any:
+        // none if even all of them would not make room.
+        let mut lingering: Vec<(bool, Instant, u64)> = self
+            .by_id
+            .iter()
+            .filter(|(_, c)| matches!(c.state, State::Ready { .. }))
+            .filter_map(|(id, c)| c.detached.map(|t| (c.peer != peer, t, *id)))
+            .collect();
+        // Same peer first (`false` sorts first), then the oldest.
+        lingering.sort_unstable();
+        let from_peer = self.per_peer.get(&peer).copied().unwrap_or(0);
+        let (mut clients, mut peer_clients, mut freed) = (self.by_id.len(), from_peer, 0u64);
+        let mut chosen = Vec::new();
+        for &(other_peer, _, id) in &lingering {
+            let room = clients < self.limits.max_clients
+                && peer_clients < self.limits.max_per_peer
+                && fits_budget(self, freed);
+            if room {
+                break;
+            }
+            if peer_clients >= self.limits.max_per_peer && other_peer {
+                // Only a session from this peer frees a per-peer slot, and
+                // those came first.
+                break;
+            }
+            chosen.push(id);
+            clients -= 1;
+            freed += size;
+            if !other_peer {
+                peer_clients -= 1;
+            }
+        }
+        let room = clients < self.limits.max_clients
+            && peer_clients < self.limits.max_per_peer
+            && fits_budget(self, freed);
+        if !room {
+            return out;
+        }
+        for client_id in chosen {
+            let Some(c) = self.remove(client_id) else {
+                continue;
+            };
+            let (joined, queue_count) = (c.joined_count, c.queues.len() as u16);
+            if let State::Ready { region } = c.state {
+                out.push(Expired {
+                    client_id,
+                    lingered: true,
+                    peer: c.peer,
+                    joined,
+                    queue_count,
+                    region,
+                });
+            }
+        }
+        out
+    }
+
     /// Creates a registering client for queue 0 of `req`, within the
     /// limits; returns its registration ticket.
     fn new_client(
         &mut self,
         req: &ConnectRequest,
         peer: Peer,
+        new_secret: impl FnOnce() -> Result<u64, Status>,
         fits: impl FnOnce(u64) -> bool,
     ) -> Result<u64, Status> {
         if req.queue != 0 {
@@ -220,6 +395,7 @@ impl<R, W> Clients<R, W> {
         if self.per_peer.get(&peer).copied().unwrap_or(0) >= self.limits.max_per_peer {
             return Err(Status::TooManyFromPeer);
         }
+        let secret = new_secret()?;
         let size = self.limits.region_size;
         if !self.budget.try_charge(size) {
             return Err(Status::OverBudget);
@@ -244,6 +420,9 @@ impl<R, W> Clients<R, W> {
                 ticket,
                 waiting: Vec::new(),
             },
+            version: req.version,
+            secret,
+            detached: None,
         };
         c.queues[0] = true;
         c.joined[0] = true;
@@ -299,8 +478,11 @@ impl<R, W> Clients<R, W> {
     }
 
     /// Marks a connected queue gone. Returns the client's region once its
-    /// last queue is gone, for the caller to free.
-    pub fn release(&mut self, client_id: u64, queue: u16) -> Option<R> {
+    /// last queue is gone, for the caller to free, unless the region is
+    /// kept for a reconnect (a complete version-2 client, a non-zero
+    /// linger time): then the client is detached from `now` on.
+    pub fn release(&mut self, client_id: u64, queue: u16, now: Instant) -> Option<R> {
+        let linger = self.limits.linger;
         let c = self.by_id.get_mut(&client_id)?;
         if !matches!(c.state, State::Ready { .. }) {
             return None;
@@ -312,6 +494,10 @@ impl<R, W> Clients<R, W> {
         *slot = false;
         c.live -= 1;
         if c.live > 0 {
+            return None;
+        }
+        if c.version >= crate::protocol::VERSION && !linger.is_zero() && c.is_complete() {
+            c.detached = Some(now);
             return None;
         }
         match self.remove(client_id)?.state {
@@ -333,12 +519,16 @@ impl<R, W> Clients<R, W> {
     }
 
     /// Removes every client whose deadline has passed with queues still
-    /// missing.
+    /// missing, and every detached client whose linger time is over.
     pub fn expire(&mut self, now: Instant) -> Vec<Expired<R>> {
+        let linger = self.limits.linger;
         let due: Vec<u64> = self
             .by_id
             .iter()
-            .filter(|(_, c)| c.deadline.is_some_and(|d| d <= now))
+            .filter(|(_, c)| {
+                c.deadline.is_some_and(|d| d <= now)
+                    || c.detached.is_some_and(|d| d + linger <= now)
+            })
             .map(|(id, _)| *id)
             .collect();
         let mut out = Vec::new();
@@ -347,9 +537,11 @@ impl<R, W> Clients<R, W> {
                 continue;
             };
             let (joined, queue_count) = (c.joined_count, c.queues.len() as u16);
+            let lingered = c.detached.is_some();
             if let State::Ready { region } = c.state {
                 out.push(Expired {
                     client_id,
+                    lingered,
                     peer: c.peer,
                     joined,
                     queue_count,
@@ -378,6 +570,29 @@ impl<R, W> Clients<R, W> {
         }
     }
 
+    /// A client that stopped answering: a complete version-2 client
+    /// (with a non-zero linger time) loses its queues but keeps its
+    /// region for a reconnect (`Ok`, with its peer and queue count);
+    /// any other ready client is removed as by [`Clients::evict`] (`Err`).
+    pub fn detach(
+        &mut self,
+        client_id: u64,
+        now: Instant,
+    ) -> Option<Result<(Peer, u16), Evicted<R>>> {
+        let linger = self.limits.linger;
+        let c = self.by_id.get_mut(&client_id)?;
+        if !matches!(c.state, State::Ready { .. }) {
+            return None;
+        }
+        if c.version >= crate::protocol::VERSION && !linger.is_zero() && c.is_complete() {
+            c.queues.iter_mut().for_each(|q| *q = false);
+            c.live = 0;
+            c.detached.get_or_insert(now);
+            return Some(Ok((c.peer, c.queues.len() as u16)));
+        }
+        self.evict(client_id).map(Err)
+    }
+
     /// The client's region, once it is ready.
     pub fn region(&self, client_id: u64) -> Option<&R> {
         match &self.by_id.get(&client_id)?.state {
@@ -396,7 +611,14 @@ impl<R, W> Clients<R, W> {
 
     /// The earliest deadline of a client still missing queues.
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.by_id.values().filter_map(|c| c.deadline).min()
+        let linger = self.limits.linger;
+        self.by_id
+            .values()
+            .filter_map(|c| match (c.deadline, c.detached) {
+                (Some(d), Some(t)) => Some(d.min(t + linger)),
+                (d, t) => d.or(t.map(|t| t + linger)),
+            })
+            .min()
     }
 
     /// Whether every queue of the client has joined (it takes no more).
@@ -438,6 +660,7 @@ mod tests {
             max_clients: 8,
             max_per_peer: 8,
             join_deadline: Duration::from_secs(60),
+            linger: Duration::ZERO,
         }
     }
 
@@ -451,6 +674,9 @@ mod tests {
     fn req(client_id: u64, queue: u16, queue_count: u16) -> ConnectRequest {
         ConnectRequest {
             version: VERSION,
+            reconnect: false,
+            close: false,
+            secret: 0,
             queue,
             queue_count,
             client_id,
@@ -467,13 +693,14 @@ mod tests {
     }
 
     fn join(c: &mut Table, id: u64, q: u16, n: u16, p: Peer) -> Got {
-        match c.admit(&req(id, q, n), p, q, |_| true) {
+        match c.admit(&req(id, q, n), p, q, || Ok(0x5ec0_0000 + id), |_| true) {
             Ok(Admit::Register { ticket }) => Got::Register(ticket),
             Ok(Admit::Wait) => Got::Wait,
             Ok(Admit::Accept(w, r)) => {
                 assert_eq!(w, q, "the join comes back");
                 Got::Accept(r.clone())
             }
+            Ok(Admit::Reattach { .. }) => panic!("a first connect is never re-attached"),
             Err((s, w)) => {
                 assert_eq!(w, q, "the join comes back");
                 Got::Refused(s)
@@ -495,6 +722,341 @@ mod tests {
         }
     }
 
+    impl Table {
+        fn release_now(&mut self, id: u64, q: u16) -> Option<String> {
+            self.release(id, q, Instant::now())
+        }
+    }
+
+    fn reconnect(
+        c: &mut Table,
+        id: u64,
+        q: u16,
+        n: u16,
+        p: Peer,
+        secret: u64,
+    ) -> Result<bool, Status> {
+        let r = ConnectRequest {
+            reconnect: true,
+            secret,
+            ..req(id, q, n)
+        };
+        let no_secret = || -> Result<u64, Status> { panic!("a reconnect draws no secret") };
+        match c.admit(&r, p, q, no_secret, |_| {
+            panic!("a reconnect registers nothing")
+        }) {
+            Ok(Admit::Reattach {
+                join,
+                region,
+                replaced,
+            }) => {
+                assert_eq!(join, q);
+                assert_eq!(region, &format!("r{id}"));
+                Ok(replaced)
+            }
+            Ok(_) => panic!("a reconnect is re-attached or refused"),
+            Err((s, w)) => {
+                assert_eq!(w, q);
+                Err(s)
+            }
+        }
+    }
+
+    fn lingering() -> Limits {
+        Limits {
+            linger: Duration::from_secs(30),
+            ..limits()
+        }
+    }
+
+    #[test]
+    fn a_complete_client_lingers_and_is_reattached_with_its_secret() {
+        let mut c = Table::new(lingering());
+        let t = Instant::now();
+        assert_eq!(connect(&mut c, 7, 2, peer(2), t), Got::Accept("r7".into()));
+        assert_eq!(join(&mut c, 7, 1, 2, peer(2)), Got::Accept("r7".into()));
+        let secret = c.secret(7).unwrap();
+        assert_eq!(secret, 0x5ec0_0007);
+        // Every queue goes: the region is kept, still charged.
+        assert_eq!(c.release(7, 0, t), None);
+        assert_eq!(c.release(7, 1, t), None);
+        assert!(c.is_detached(7));
+        assert_eq!(c.used(), SIZE);
+        assert_eq!(c.next_deadline(), Some(t + Duration::from_secs(30)));
+        // A plain join with the stolen id is refused (all queues were in);
+        // a reconnect without the secret or from another address too.
+        assert_eq!(
+            join(&mut c, 7, 0, 2, peer(2)),
+            Got::Refused(Status::ClientClosed)
+        );
+        assert_eq!(
+            reconnect(&mut c, 7, 0, 2, peer(2), secret ^ 1),
+            Err(Status::BadSecret)
+        );
+        assert_eq!(
+            reconnect(&mut c, 7, 0, 2, peer(3), secret),
+            Err(Status::BadSecret)
+        );
+        assert_eq!(
+            reconnect(&mut c, 8, 0, 2, peer(2), secret),
+            Err(Status::SessionGone)
+        );
+        // The right secret from the same address re-attaches every queue.
+        assert_eq!(reconnect(&mut c, 7, 0, 2, peer(2), secret), Ok(false));
+        assert!(!c.is_detached(7));
+        assert_eq!(reconnect(&mut c, 7, 1, 2, peer(2), secret), Ok(false));
+        assert_eq!(c.live_queues(7), 2);
+        assert!(
+            c.expire(t + Duration::from_secs(60)).is_empty(),
+            "re-attached: not expired"
+        );
+        // Lost again, and not back within the linger time: freed.
+        let t2 = t + Duration::from_secs(100);
+        assert_eq!(c.release(7, 0, t2), None);
+        assert_eq!(c.release(7, 1, t2), None);
+        assert!(c.expire(t2 + Duration::from_secs(29)).is_empty());
+        let e = c.expire(t2 + Duration::from_secs(30));
+        assert_eq!(e.len(), 1);
+        assert!(e[0].lingered);
+        assert_eq!(e[0].region, "r7");
+        assert!(c.is_empty());
+        assert_eq!(c.used(), 0);
+        assert_eq!(
+            reconnect(&mut c, 7, 0, 2, peer(2), secret),
+            Err(Status::SessionGone)
+        );
+    }
+
+    /// A complete one-queue client of `p` whose queue went at `t`: its
+    /// region lingers for a reconnect.
+    fn linger(c: &mut Table, id: u64, p: Peer, t: Instant) {
+        assert_eq!(connect(c, id, 1, p, t), Got::Accept(format!("r{id}")));
+        assert_eq!(c.release(id, 0, t), None);
+        assert!(c.is_detached(id));
+    }
+
+    /// Makes room for new client `id` from `p`, then joins its queue 0.
+    fn make_room_and_join(c: &mut Table, id: u64, p: Peer) -> (Vec<u64>, Got) {
+        let evicted = c
+            .make_room(&req(id, 0, 1), p)
+            .into_iter()
+            .map(|e| {
+                assert!(e.lingered);
+                assert_eq!(e.region, format!("r{}", e.client_id));
+                e.client_id
+            })
+            .collect();
+        (evicted, join(c, id, 0, 1, p))
+    }
+
+    #[test]
+    fn evicting_a_lingering_session_frees_room_for_a_new_client() {
+        let mut c = Table::new(lingering());
+        let t = Instant::now();
+        // The budget (4 regions) is full of lingering sessions.
+        for id in 1..=4 {
+            linger(&mut c, id, peer(id as u8), t + Duration::from_secs(id));
+        }
+        assert_eq!(c.used(), 4 * SIZE);
+        // Without making room the new client is refused.
+        assert_eq!(
+            join(&mut c, 9, 0, 1, peer(9)),
+            Got::Refused(Status::OverBudget)
+        );
+        // The oldest lingering session goes, and only it.
+        let (evicted, got) = make_room_and_join(&mut c, 9, peer(9));
+        assert_eq!(evicted, vec![1]);
+        assert!(matches!(got, Got::Register(_)));
+        assert_eq!(c.used(), 4 * SIZE);
+        assert_eq!(c.len(), 4);
+        // Nothing to do when the client fits, or is not a new client.
+        assert!(c.make_room(&req(9, 1, 1), peer(9)).is_empty());
+        assert!(c.make_room(&req(2, 0, 1), peer(2)).is_empty());
+        // The same for the client limit.
+        let mut c = Table::new(Limits {
+            max_clients: 2,
+            budget: 100 * SIZE,
+            ..lingering()
+        });
+        linger(&mut c, 1, peer(1), t);
+        linger(&mut c, 2, peer(2), t + Duration::from_secs(1));
+        assert_eq!(
+            join(&mut c, 9, 0, 1, peer(9)),
+            Got::Refused(Status::TooManyClients)
+        );
+        let (evicted, got) = make_room_and_join(&mut c, 9, peer(9));
+        assert_eq!(evicted, vec![1]);
+        assert!(matches!(got, Got::Register(_)));
+    }
+
+    #[test]
+    fn a_lingering_session_of_the_same_address_goes_first() {
+        let mut c = Table::new(lingering());
+        let t = Instant::now();
+        // Older sessions of other peers, the newest from peer 5.
+        linger(&mut c, 1, peer(2), t);
+        linger(&mut c, 2, peer(3), t + Duration::from_secs(1));
+        linger(&mut c, 3, peer(5), t + Duration::from_secs(2));
+        linger(&mut c, 4, peer(5), t + Duration::from_secs(3));
+        let (evicted, got) = make_room_and_join(&mut c, 9, peer(5));
+        assert_eq!(evicted, vec![3], "peer 5's oldest, not the oldest of all");
+        assert!(matches!(got, Got::Register(_)));
+        // The per-address limit: only that address's sessions free a slot
+        // (a churn of short clients from one address).
+        let mut c = Table::new(Limits {
+            max_per_peer: 2,
+            budget: 100 * SIZE,
+            ..lingering()
+        });
+        linger(&mut c, 1, peer(3), t);
+        linger(&mut c, 2, peer(2), t + Duration::from_secs(1));
+        linger(&mut c, 3, peer(2), t + Duration::from_secs(2));
+        assert_eq!(
+            join(&mut c, 9, 0, 1, peer(2)),
+            Got::Refused(Status::TooManyFromPeer)
+        );
+        let (evicted, got) = make_room_and_join(&mut c, 9, peer(2));
+        assert_eq!(evicted, vec![2]);
+        assert!(matches!(got, Got::Register(_)));
+        assert!(c.is_detached(1), "another address's session stays");
+        assert!(c.is_detached(3));
+    }
+
+    #[test]
+    fn a_connected_client_is_never_evicted() {
+        let mut c = Table::new(Limits {
+            max_per_peer: 2,
+            ..lingering()
+        });
+        let t = Instant::now();
+        // Live clients fill the budget; one of them has lost a queue only.
+        assert_eq!(connect(&mut c, 1, 1, peer(2), t), Got::Accept("r1".into()));
+        assert_eq!(connect(&mut c, 2, 1, peer(2), t), Got::Accept("r2".into()));
+        assert_eq!(connect(&mut c, 3, 2, peer(3), t), Got::Accept("r3".into()));
+        assert_eq!(join(&mut c, 3, 1, 2, peer(3)), Got::Accept("r3".into()));
+        assert_eq!(c.release(3, 0, t), None);
+        // A client still registering is not lingering either.
+        assert!(matches!(join(&mut c, 4, 0, 1, peer(4)), Got::Register(_)));
+        let (evicted, got) = make_room_and_join(&mut c, 9, peer(9));
+        assert_eq!(evicted, Vec::<u64>::new());
+        assert_eq!(got, Got::Refused(Status::OverBudget));
+        // Per address: peer 2's two clients are connected.
+        let (evicted, got) = make_room_and_join(&mut c, 9, peer(2));
+        assert_eq!(evicted, Vec::<u64>::new());
+        assert_eq!(got, Got::Refused(Status::TooManyFromPeer));
+        // One lingering session elsewhere frees no slot of peer 2, and is
+        // kept when removing it would not let the client in.
+        assert_eq!(c.release(1, 0, t), None);
+        assert!(c.is_detached(1));
+        let mut c2 = Table::new(Limits {
+            max_per_peer: 1,
+            budget: 100 * SIZE,
+            ..lingering()
+        });
+        linger(&mut c2, 1, peer(3), t);
+        assert_eq!(connect(&mut c2, 2, 1, peer(2), t), Got::Accept("r2".into()));
+        let (evicted, got) = make_room_and_join(&mut c2, 9, peer(2));
+        assert_eq!(evicted, Vec::<u64>::new());
+        assert_eq!(got, Got::Refused(Status::TooManyFromPeer));
+        assert!(c2.is_detached(1));
+        assert_eq!(c.live_queues(2), 1);
+        assert_eq!(c.live_queues(3), 1);
+    }
+
+    #[test]
+    fn a_reconnect_to_an_evicted_session_finds_it_gone() {
+        let mut c = Table::new(Limits {
+            budget: SIZE,
+            ..lingering()
+        });
+        let t = Instant::now();
+        linger(&mut c, 1, peer(2), t);
+        let secret = c.secret(1).unwrap();
+        let (evicted, got) = make_room_and_join(&mut c, 9, peer(3));
+        assert_eq!(evicted, vec![1]);
+        assert!(matches!(got, Got::Register(_)));
+        assert_eq!(
+            reconnect(&mut c, 1, 0, 1, peer(2), secret),
+            Err(Status::SessionGone)
+        );
+        assert!(c.expire(t + Duration::from_secs(3600)).is_empty());
+    }
+
+    #[test]
+    fn a_close_with_the_secret_frees_the_region_at_once() {
+        let mut c = Table::new(lingering());
+        let t = Instant::now();
+        assert_eq!(connect(&mut c, 7, 1, peer(2), t), Got::Accept("r7".into()));
+        let secret = c.secret(7).unwrap();
+        let close = |s: u64| ConnectRequest {
+            close: true,
+            secret: s,
+            ..req(7, 0, 1)
+        };
+        assert_eq!(
+            c.close(&close(secret ^ 1), peer(2)).err(),
+            Some(Status::BadSecret)
+        );
+        assert_eq!(
+            c.close(&close(secret), peer(3)).err(),
+            Some(Status::BadSecret)
+        );
+        // Detached (lingering) or not, the close frees it.
+        assert_eq!(c.release(7, 0, t), None);
+        assert!(c.is_detached(7));
+        let e = c.close(&close(secret), peer(2)).unwrap();
+        assert_eq!(e.region, "r7");
+        assert!(c.is_empty());
+        assert_eq!(c.used(), 0);
+        assert_eq!(
+            c.close(&close(secret), peer(2)).err(),
+            Some(Status::SessionGone)
+        );
+    }
+
+    #[test]
+    fn a_reconnect_replaces_a_queue_the_server_still_holds() {
+        let mut c = Table::new(lingering());
+        let t = Instant::now();
+        assert_eq!(connect(&mut c, 7, 2, peer(2), t), Got::Accept("r7".into()));
+        assert_eq!(join(&mut c, 7, 1, 2, peer(2)), Got::Accept("r7".into()));
+        let secret = c.secret(7).unwrap();
+        // The server has not noticed the outage: both queues still live.
+        assert_eq!(reconnect(&mut c, 7, 0, 2, peer(2), secret), Ok(true));
+        assert_eq!(reconnect(&mut c, 7, 1, 2, peer(2), secret), Ok(true));
+        assert_eq!(c.live_queues(7), 2);
+        assert_eq!(
+            reconnect(&mut c, 7, 1, 3, peer(2), secret),
+            Err(Status::QueueCountMismatch)
+        );
+    }
+
+    #[test]
+    fn version_1_clients_and_incomplete_clients_do_not_linger() {
+        let mut c = Table::new(lingering());
+        let t = Instant::now();
+        let v1 = ConnectRequest {
+            version: crate::protocol::VERSION_1,
+            ..req(9, 0, 1)
+        };
+        let Ok(Admit::Register { ticket }) = c.admit(&v1, peer(2), 0, || Ok(1), |_| true) else {
+            panic!("v1 client refused");
+        };
+        assert!(matches!(
+            c.registered(9, ticket, Some("r9".into()), t),
+            Registered::Ready { .. }
+        ));
+        assert_eq!(c.release(9, 0, t), Some("r9".to_string()));
+        assert_eq!(
+            reconnect(&mut c, 9, 0, 1, peer(2), 1),
+            Err(Status::SessionGone)
+        );
+        // A client whose queues never all joined is freed at once.
+        assert_eq!(connect(&mut c, 7, 2, peer(2), t), Got::Accept("r7".into()));
+        assert_eq!(c.release(7, 0, t), Some("r7".to_string()));
+        assert!(c.is_empty());
+    }
+
     #[test]
     fn region_made_once_and_freed_with_last_queue() {
         let mut c = Table::new(limits());
@@ -504,10 +1066,10 @@ mod tests {
             assert_eq!(join(&mut c, 7, q, 3, peer(2)), Got::Accept("r7".into()));
         }
         assert_eq!(c.used(), SIZE);
-        assert_eq!(c.release(7, 0), None);
-        assert_eq!(c.release(7, 0), None, "double release is ignored");
-        assert_eq!(c.release(7, 2), None);
-        assert_eq!(c.release(7, 1), Some("r7".to_string()));
+        assert_eq!(c.release_now(7, 0), None);
+        assert_eq!(c.release_now(7, 0), None, "double release is ignored");
+        assert_eq!(c.release_now(7, 2), None);
+        assert_eq!(c.release_now(7, 1), Some("r7".to_string()));
         assert!(c.is_empty());
         assert_eq!(c.used(), 0);
     }
@@ -519,7 +1081,7 @@ mod tests {
         assert_eq!(connect(&mut c, 1, 1, peer(2), t), Got::Accept("r1".into()));
         assert_eq!(connect(&mut c, 2, 1, peer(2), t), Got::Accept("r2".into()));
         assert_eq!(c.len(), 2);
-        assert_eq!(c.release(1, 0), Some("r1".into()));
+        assert_eq!(c.release_now(1, 0), Some("r1".into()));
         assert_eq!(c.live_queues(2), 1);
     }
 
@@ -558,7 +1120,7 @@ mod tests {
         assert_eq!(c.next_deadline(), None);
         assert_eq!(c.expire(t + Duration::from_secs(3600)), vec![]);
         // A release of a queue that is only waiting is ignored.
-        assert_eq!(c.release(1, 1), None);
+        assert_eq!(c.release_now(1, 1), None);
         match c.registered(1, slow, Some("r1".into()), t) {
             Registered::Ready { region, waiting } => {
                 assert_eq!(region, "r1");
@@ -598,19 +1160,54 @@ mod tests {
     }
 
     #[test]
+    fn a_secret_is_drawn_only_for_an_admitted_new_client() {
+        let mut c = Table::new(limits());
+        let no_secret = || -> Result<u64, Status> { panic!("no secret may be drawn here") };
+        // A later queue of an unknown client, and a reconnect of one.
+        let r = c.admit(&req(5, 1, 2), peer(2), 1, no_secret, |_| true);
+        assert!(matches!(r, Err((Status::UnknownClient, 1))));
+        let reconnect = ConnectRequest {
+            reconnect: true,
+            secret: 9,
+            ..req(5, 0, 2)
+        };
+        let r = c.admit(&reconnect, peer(2), 0, no_secret, |_| true);
+        assert!(matches!(r, Err((Status::SessionGone, 0))));
+        // A failure to draw one refuses the new client, charging nothing.
+        let r = c.admit(
+            &req(5, 0, 2),
+            peer(2),
+            0,
+            || Err(Status::NoMemory),
+            |_| true,
+        );
+        assert!(matches!(r, Err((Status::NoMemory, 0))));
+        assert!(c.secret(5).is_none());
+        let r = c.admit(&req(5, 0, 2), peer(2), 0, || Ok(42), |_| true);
+        assert!(matches!(r, Ok(Admit::Register { .. })));
+        assert_eq!(c.secret(5), Some(42));
+    }
+
+    #[test]
     fn registrations_in_flight_count_against_memory_now() {
         let mut c = Table::new(limits());
         let mut seen = Vec::new();
         for id in 0..3u64 {
-            let r = c.admit(&req(id, 0, 1), peer(2), 0, |unpinned| {
-                seen.push(unpinned);
-                true
-            });
+            let r = c.admit(
+                &req(id, 0, 1),
+                peer(2),
+                0,
+                || Ok(1),
+                |unpinned| {
+                    seen.push(unpinned);
+                    true
+                },
+            );
             assert!(matches!(r, Ok(Admit::Register { .. })));
         }
         assert_eq!(seen, vec![0, SIZE, 2 * SIZE]);
         assert_eq!(
-            c.admit(&req(9, 0, 1), peer(2), 0, |_| false),
+            c.admit(&req(9, 0, 1), peer(2), 0, || Ok(1), |_| false),
             Err((Status::NoMemory, 0))
         );
         assert_eq!(c.len(), 3, "a region that does not fit leaves no client");
@@ -645,7 +1242,7 @@ mod tests {
         }
         assert_eq!((registering, refused), (4, 96));
         // Freeing one (id 1 registered and connected) makes room for one more.
-        assert_eq!(c.release(1, 0), Some("r1".into()));
+        assert_eq!(c.release_now(1, 0), Some("r1".into()));
         assert!(matches!(
             connect(&mut c, 500, 1, peer(1), t),
             Got::Accept(_)
@@ -683,7 +1280,7 @@ mod tests {
             gid: [9; 16],
             ..peer(2)
         };
-        assert_eq!(c.release(1, 0), Some("r1".into()));
+        assert_eq!(c.release_now(1, 0), Some("r1".into()));
         assert!(matches!(
             connect(&mut c, 5, 1, other_gid, t),
             Got::Accept(_)
@@ -708,6 +1305,7 @@ mod tests {
         assert_eq!(
             c.expire(t0 + dl),
             vec![Expired {
+                lingered: false,
                 client_id: 1,
                 peer: peer(2),
                 joined: 1,
@@ -721,7 +1319,7 @@ mod tests {
         assert_eq!(c.used(), SIZE, "the expired region is no longer charged");
         // A late release of the expired client's queue is ignored, and its
         // late queues find no client.
-        assert_eq!(c.release(1, 0), None);
+        assert_eq!(c.release_now(1, 0), None);
         assert_eq!(
             join(&mut c, 1, 1, 6, peer(2)),
             Got::Refused(Status::UnknownClient)
@@ -787,10 +1385,16 @@ mod tests {
     fn a_client_is_created_by_its_queue_0_only() {
         let mut c = Table::new(limits());
         let mut called = false;
-        let r = c.admit(&req(1, 2, 3), peer(2), 2, |_| {
-            called = true;
-            true
-        });
+        let r = c.admit(
+            &req(1, 2, 3),
+            peer(2),
+            2,
+            || Ok(1),
+            |_| {
+                called = true;
+                true
+            },
+        );
         assert_eq!(r, Err((Status::UnknownClient, 2)));
         assert!(!called);
         assert!(c.is_empty());
@@ -810,7 +1414,7 @@ mod tests {
             join(&mut c, 1, 1, 3, peer(2)),
             Got::Refused(Status::ClientClosed)
         );
-        assert_eq!(c.release(1, 1), None);
+        assert_eq!(c.release_now(1, 1), None);
         assert_eq!(
             join(&mut c, 1, 1, 3, peer(2)),
             Got::Refused(Status::ClientClosed),
@@ -829,7 +1433,7 @@ mod tests {
         let t0 = Instant::now();
         assert!(matches!(connect(&mut c, 1, 3, peer(2), t0), Got::Accept(_)));
         assert!(matches!(join(&mut c, 1, 1, 3, peer(2)), Got::Accept(_)));
-        assert_eq!(c.release(1, 1), None);
+        assert_eq!(c.release_now(1, 1), None);
         assert!(matches!(join(&mut c, 1, 1, 3, peer(2)), Got::Accept(_)));
         assert!(matches!(join(&mut c, 1, 2, 3, peer(2)), Got::Accept(_)));
         assert_eq!(c.next_deadline(), None);
@@ -862,7 +1466,7 @@ mod tests {
         assert_eq!(c.region(1), None);
         assert_eq!(c.used(), SIZE);
         // Its queues' late disconnects are ignored; its id may start over.
-        assert_eq!(c.release(1, 0), None);
+        assert_eq!(c.release_now(1, 0), None);
         assert!(matches!(join(&mut c, 1, 0, 2, peer(2)), Got::Register(_)));
         // A client still registering is not evicted.
         assert_eq!(c.evict(1), None);
@@ -876,7 +1480,7 @@ mod tests {
         let t0 = Instant::now();
         assert!(matches!(connect(&mut c, 1, 2, peer(2), t0), Got::Accept(_)));
         assert!(matches!(join(&mut c, 1, 1, 2, peer(2)), Got::Accept(_)));
-        assert_eq!(c.release(1, 0), None);
+        assert_eq!(c.release_now(1, 0), None);
         assert_eq!(c.expire(t0 + Duration::from_secs(3600)), vec![]);
         assert_eq!(c.live_queues(1), 1);
     }

@@ -50,6 +50,12 @@ struct Cli {
     /// --keepalive)
     #[arg(long, default_value = "30s")]
     dead_client_grace: Seconds,
+    /// Time a client that had all its queues keeps its region after losing
+    /// them (last queue gone, or declared dead), for it to reconnect with
+    /// its session secret (at least the client's reconnect_timeout_s,
+    /// 600 s by default); 0 frees the region at once
+    #[arg(long, default_value = "600s")]
+    reconnect_linger: Interval,
     /// The server's oom_score_adj: its clients' regions count as its memory,
     /// and the OOM killer must not pick it first
     #[arg(long, default_value_t = system::DEFAULT_OOM_SCORE_ADJ, allow_hyphen_values = true,
@@ -88,6 +94,7 @@ impl Cli {
             max_clients: self.max_clients as usize,
             max_per_peer: self.max_clients_per_addr as usize,
             join_deadline: self.join_deadline.0,
+            linger: self.reconnect_linger.get().unwrap_or_default(),
         })
     }
 }

@@ -3,18 +3,20 @@
 //! Little-endian, fixed layout; rdma-backend-mod/protocol.rs is the kernel's
 //! copy and must match.
 //!
-//! Connect request (client to server, 24 bytes):
+//! Connect request (client to server, 32 bytes in version 2, 24 in 1):
 //!
-//! | bytes  | field                                  |
-//! |--------|----------------------------------------|
-//! | 0..4   | magic                                  |
-//! | 4..6   | version                                |
-//! | 6..8   | queue index                            |
-//! | 8..10  | queue count                            |
-//! | 10..16 | reserved, zero                         |
-//! | 16..24 | client id                              |
+//! | bytes  | field                                          |
+//! |--------|------------------------------------------------|
+//! | 0..4   | magic                                          |
+//! | 4..6   | version                                        |
+//! | 6..8   | queue index                                    |
+//! | 8..10  | queue count                                    |
+//! | 10..12 | flags (v2; bit 0 reconnect, bit 1 close), 0 v1 |
+//! | 12..16 | reserved, zero                                 |
+//! | 16..24 | client id                                      |
+//! | 24..32 | session secret (v2; reconnect, close; else 0)  |
 //!
-//! Accept (server to client, 32 bytes):
+//! Accept (server to client, 40 bytes in version 2, 32 in 1):
 //!
 //! | bytes  | field                                  |
 //! |--------|----------------------------------------|
@@ -25,8 +27,22 @@
 //! | 12..16 | reserved, zero                         |
 //! | 16..24 | remote address of the region's byte 0  |
 //! | 24..32 | region size in bytes                   |
+//! | 32..40 | session secret (v2)                    |
 //!
 //! Reject (server to client, 8 bytes): magic, version, status.
+//!
+//! Versions: the server answers a version-1 request with a version-1
+//! accept (such a client cannot reconnect: its region is freed when its
+//! last queue goes, as before); a version-2 client talking to a
+//! version-1 server is rejected with "unsupported protocol version", so
+//! servers are upgraded before clients. The session secret is drawn by
+//! the server for each client and sent in every accept; a reconnect
+//! (flag bit 0) must carry it, from the client's first address, to be
+//! re-attached to the client's region. A close (flag bit 1, with the
+//! secret, from the same address) ends the session: the server frees the
+//! region at once instead of keeping it for a reconnect, and answers with
+//! a reject of status 18 (session closed); the kernel client sends it when
+//! it is unloaded.
 //!
 //! The CM pads private data with zeros to its transport's fixed size, so a
 //! receiver sees more bytes than these; only the fields above are read, and
@@ -35,12 +51,21 @@
 //! change bumps `VERSION`).
 
 pub const MAGIC: u32 = 0x4657_5350; // "PSWF" little-endian: Fastswap
-pub const VERSION: u16 = 1;
+pub const VERSION: u16 = 2;
+/// The oldest client version served.
+pub const VERSION_1: u16 = 1;
+/// Connect flag: re-attach to the region of an existing session.
+pub const FLAG_RECONNECT: u16 = 1;
+/// Connect flag: end the session and free its region (answered by a reject
+/// with [`Status::SessionClosed`]).
+pub const FLAG_CLOSE: u16 = 2;
 /// Upper bound on queues per client (the kernel uses 3 per CPU).
 pub const MAX_QUEUES: u16 = 3 * 256;
 
-pub const CONNECT_LEN: usize = 24;
-pub const ACCEPT_LEN: usize = 32;
+pub const CONNECT_LEN: usize = 32;
+pub const CONNECT_LEN_V1: usize = 24;
+pub const ACCEPT_LEN: usize = 40;
+pub const ACCEPT_LEN_V1: usize = 32;
 pub const REJECT_LEN: usize = 8;
 
 /// Why a connection was refused; sent in the reject, logged by the client.
@@ -65,9 +90,12 @@ pub enum Status {
     PeerMismatch = 13,
     ClientClosed = 14,
     UnknownClient = 15,
+    BadSecret = 16,
+    SessionGone = 17,
+    SessionClosed = 18,
 }
 
-const ALL: [Status; 16] = [
+const ALL: [Status; 19] = [
     Status::Ok,
     Status::BadMagic,
     Status::UnsupportedVersion,
@@ -84,6 +112,9 @@ const ALL: [Status; 16] = [
     Status::PeerMismatch,
     Status::ClientClosed,
     Status::UnknownClient,
+    Status::BadSecret,
+    Status::SessionGone,
+    Status::SessionClosed,
 ];
 
 impl Status {
@@ -111,6 +142,9 @@ impl Status {
             }
             Status::ClientClosed => "client has had all its queues; it takes no new ones",
             Status::UnknownClient => "no such client (its queue 0 must connect first)",
+            Status::BadSecret => "reconnect refused: wrong session secret or another address",
+            Status::SessionGone => "reconnect refused: the session is gone and its region freed",
+            Status::SessionClosed => "session closed: its region is freed",
         }
     }
 }
@@ -129,45 +163,117 @@ fn u64_at(b: &[u8], i: usize) -> u64 {
     u64::from_le_bytes(a)
 }
 
-/// Sent by the client with each queue's connect request.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Sent by the client with each queue's connect request. `Debug` shows
+/// whether a secret is present, never the secret itself.
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct ConnectRequest {
     pub version: u16,
     pub queue: u16,
     pub queue_count: u16,
     pub client_id: u64,
+    /// Re-attach to an existing session (version 2).
+    pub reconnect: bool,
+    /// End the session (version 2).
+    pub close: bool,
+    /// The session's secret, for a reconnect; zero otherwise.
+    pub secret: u64,
+}
+
+/// A session secret in `Debug` output: whether there is one, not its value.
+struct Redacted(u64);
+
+impl std::fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0 == 0 { "none" } else { "<redacted>" })
+    }
+}
+
+impl std::fmt::Debug for ConnectRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectRequest")
+            .field("version", &self.version)
+            .field("queue", &self.queue)
+            .field("queue_count", &self.queue_count)
+            .field("client_id", &self.client_id)
+            .field("reconnect", &self.reconnect)
+            .field("close", &self.close)
+            .field("secret", &Redacted(self.secret))
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for AcceptReply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AcceptReply")
+            .field("addr", &self.addr)
+            .field("rkey", &self.rkey)
+            .field("size", &self.size)
+            .field("secret", &Redacted(self.secret))
+            .finish()
+    }
 }
 
 impl ConnectRequest {
+    /// Encodes as version 2 (a version-1 peer reads the first 24 bytes;
+    /// the flags and secret are zero for a first connect).
     pub fn encode(&self) -> [u8; CONNECT_LEN] {
         let mut b = [0u8; CONNECT_LEN];
         b[0..4].copy_from_slice(&MAGIC.to_le_bytes());
         b[4..6].copy_from_slice(&self.version.to_le_bytes());
         b[6..8].copy_from_slice(&self.queue.to_le_bytes());
         b[8..10].copy_from_slice(&self.queue_count.to_le_bytes());
+        let flags = if self.reconnect { FLAG_RECONNECT } else { 0 }
+            | if self.close { FLAG_CLOSE } else { 0 };
+        b[10..12].copy_from_slice(&flags.to_le_bytes());
         b[16..24].copy_from_slice(&self.client_id.to_le_bytes());
+        b[24..32].copy_from_slice(&self.secret.to_le_bytes());
         b
     }
 
     /// Parses and validates a request; the error is what to reject with.
     pub fn decode(b: &[u8]) -> Result<Self, Status> {
-        if b.len() < CONNECT_LEN {
+        if b.len() < CONNECT_LEN_V1 {
             return Err(Status::Malformed);
         }
         if u32_at(b, 0) != MAGIC {
             return Err(Status::BadMagic);
         }
-        let req = ConnectRequest {
+        let mut req = ConnectRequest {
             version: u16_at(b, 4),
             queue: u16_at(b, 6),
             queue_count: u16_at(b, 8),
             client_id: u64_at(b, 16),
+            reconnect: false,
+            close: false,
+            secret: 0,
         };
-        if req.version != VERSION {
-            return Err(Status::UnsupportedVersion);
-        }
-        if b[10..16].iter().any(|&x| x != 0) {
-            return Err(Status::ReservedNotZero);
+        match req.version {
+            VERSION_1 => {
+                if b[10..16].iter().any(|&x| x != 0) {
+                    return Err(Status::ReservedNotZero);
+                }
+            }
+            VERSION => {
+                if b.len() < CONNECT_LEN {
+                    return Err(Status::Malformed);
+                }
+                let flags = u16_at(b, 10);
+                if flags & !(FLAG_RECONNECT | FLAG_CLOSE) != 0
+                    || flags == FLAG_RECONNECT | FLAG_CLOSE
+                    || b[12..16].iter().any(|&x| x != 0)
+                {
+                    return Err(Status::ReservedNotZero);
+                }
+                req.reconnect = flags & FLAG_RECONNECT != 0;
+                req.close = flags & FLAG_CLOSE != 0;
+                req.secret = u64_at(b, 24);
+                match (req.reconnect || req.close, req.secret) {
+                    (true, 0) => return Err(Status::BadSecret),
+                    (false, s) if s != 0 => return Err(Status::ReservedNotZero),
+                    _ => {}
+                }
+            }
+            _ => return Err(Status::UnsupportedVersion),
         }
         if req.queue_count == 0 || req.queue_count > MAX_QUEUES || req.queue >= req.queue_count {
             return Err(Status::BadQueue);
@@ -177,7 +283,8 @@ impl ConnectRequest {
 }
 
 /// Sent by the server in the accept: where the client's region is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// `Debug` shows whether a secret is present, never the secret itself.
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct AcceptReply {
     /// The remote address of the region's first byte, as the client puts
     /// it in its RDMA work requests (an I/O virtual address, not a pointer
@@ -185,6 +292,8 @@ pub struct AcceptReply {
     pub addr: u64,
     pub rkey: u32,
     pub size: u64,
+    /// The session's secret, for reconnecting (version 2).
+    pub secret: u64,
 }
 
 /// Why an accept's private data is not a usable reply.
@@ -213,6 +322,18 @@ impl AcceptReply {
         b[8..12].copy_from_slice(&self.rkey.to_le_bytes());
         b[16..24].copy_from_slice(&self.addr.to_le_bytes());
         b[24..32].copy_from_slice(&self.size.to_le_bytes());
+        b[32..40].copy_from_slice(&self.secret.to_le_bytes());
+        b
+    }
+
+    /// The accept for a client of `version`: a version-1 client gets the
+    /// 32-byte accept of version 1, without the secret.
+    pub fn encode_for(&self, version: u16) -> Vec<u8> {
+        let mut b = self.encode().to_vec();
+        if version == VERSION_1 {
+            b.truncate(ACCEPT_LEN_V1);
+            b[4..6].copy_from_slice(&VERSION_1.to_le_bytes());
+        }
         b
     }
 
@@ -240,6 +361,7 @@ impl AcceptReply {
             rkey: u32_at(b, 8),
             addr: u64_at(b, 16),
             size: u64_at(b, 24),
+            secret: u64_at(b, 32),
         };
         if reply.size == 0 {
             return Err(AcceptError::Empty);
@@ -271,10 +393,13 @@ mod tests {
 
     fn req() -> ConnectRequest {
         ConnectRequest {
-            version: VERSION,
+            version: VERSION_1,
             queue: 2,
             queue_count: 6,
             client_id: 0xdead_beef_1234,
+            reconnect: false,
+            close: false,
+            secret: 0,
         }
     }
 
@@ -351,7 +476,7 @@ mod tests {
         // A request of another version may lay its bytes out differently:
         // it is refused as such, not as a malformed version-1 request.
         let mut b = req().encode();
-        b[4] = 2;
+        b[4] = 3;
         b[12] = 1;
         b[8] = 0;
         assert_eq!(ConnectRequest::decode(&b), Err(Status::UnsupportedVersion));
@@ -362,6 +487,7 @@ mod tests {
             addr: 0,
             rkey: 0x1234,
             size: 1 << 30,
+            secret: 0,
         }
     }
 
@@ -378,7 +504,7 @@ mod tests {
     fn accept_layout() {
         let b = reply().encode();
         assert_eq!(&b[0..4], b"PSWF");
-        assert_eq!(&b[4..8], &[1, 0, 0, 0]);
+        assert_eq!(&b[4..8], &[2, 0, 0, 0]);
         assert_eq!(&b[8..12], &0x1234u32.to_le_bytes());
         assert_eq!(&b[12..16], &[0; 4]);
         assert_eq!(&b[16..24], &[0; 8]);
@@ -396,8 +522,8 @@ mod tests {
         b[3] = 0;
         assert_eq!(AcceptReply::decode(&b), Err(AcceptError::BadMagic));
         let mut b = good;
-        b[4] = 2;
-        assert_eq!(AcceptReply::decode(&b), Err(AcceptError::Version(2)));
+        b[4] = 1;
+        assert_eq!(AcceptReply::decode(&b), Err(AcceptError::Version(1)));
         let mut b = good;
         b[6] = Status::NoMemory as u8;
         assert_eq!(AcceptReply::decode(&b), Err(AcceptError::Status(6)));
@@ -411,6 +537,107 @@ mod tests {
             AcceptReply::decode(&empty.encode()),
             Err(AcceptError::Empty)
         );
+    }
+
+    fn v2_req() -> ConnectRequest {
+        ConnectRequest {
+            version: VERSION,
+            queue: 2,
+            queue_count: 6,
+            client_id: 0xdead_beef_1234,
+            reconnect: true,
+            close: false,
+            secret: 0x0123_4567_89ab_cdef,
+        }
+    }
+
+    #[test]
+    fn version_2_connect_carries_the_reconnect_flag_and_secret() {
+        let b = v2_req().encode();
+        assert_eq!(b.len(), 32);
+        assert_eq!(&b[4..6], &[2, 0]);
+        assert_eq!(&b[10..12], &[1, 0]);
+        assert_eq!(&b[12..16], &[0; 4]);
+        assert_eq!(&b[24..32], &0x0123_4567_89ab_cdefu64.to_le_bytes());
+        assert_eq!(ConnectRequest::decode(&b), Ok(v2_req()));
+        // Unknown flags are refused like reserved bytes.
+        let mut b = v2_req().encode();
+        b[10] |= 2;
+        assert_eq!(ConnectRequest::decode(&b), Err(Status::ReservedNotZero));
+        // A first connect carries no secret.
+        let mut first = v2_req();
+        first.reconnect = false;
+        first.secret = 0;
+        assert_eq!(ConnectRequest::decode(&first.encode()), Ok(first));
+        let mut b = first.encode();
+        b[24] = 1;
+        assert_eq!(ConnectRequest::decode(&b), Err(Status::ReservedNotZero));
+        // A reconnect without a secret is refused.
+        let mut b = v2_req().encode();
+        b[24..32].copy_from_slice(&[0; 8]);
+        assert_eq!(ConnectRequest::decode(&b), Err(Status::BadSecret));
+        // A close carries the secret; close and reconnect together are refused.
+        let close = ConnectRequest {
+            reconnect: false,
+            close: true,
+            ..v2_req()
+        };
+        let b = close.encode();
+        assert_eq!(&b[10..12], &[2, 0]);
+        assert_eq!(ConnectRequest::decode(&b), Ok(close));
+        let mut b = close.encode();
+        b[10] = 3;
+        assert_eq!(ConnectRequest::decode(&b), Err(Status::ReservedNotZero));
+        let mut b = close.encode();
+        b[24..32].copy_from_slice(&[0; 8]);
+        assert_eq!(ConnectRequest::decode(&b), Err(Status::BadSecret));
+        // Version 2 needs 32 bytes.
+        assert_eq!(
+            ConnectRequest::decode(&v2_req().encode()[..24]),
+            Err(Status::Malformed)
+        );
+    }
+
+    #[test]
+    fn version_1_clients_are_still_served() {
+        let mut b = [0u8; 24];
+        b[0..4].copy_from_slice(&MAGIC.to_le_bytes());
+        b[4..6].copy_from_slice(&1u16.to_le_bytes());
+        b[6..8].copy_from_slice(&2u16.to_le_bytes());
+        b[8..10].copy_from_slice(&6u16.to_le_bytes());
+        b[16..24].copy_from_slice(&7u64.to_le_bytes());
+        let r = ConnectRequest::decode(&b).unwrap();
+        assert_eq!(
+            (r.version, r.queue, r.queue_count, r.client_id),
+            (1, 2, 6, 7)
+        );
+        assert!(!r.reconnect);
+        assert_eq!(r.secret, 0);
+        // The reply to it is a version-1 accept, without the secret.
+        let a = reply().encode_for(1);
+        assert_eq!(a.len(), ACCEPT_LEN_V1);
+        assert_eq!(&a[4..6], &[1, 0]);
+        assert_eq!(
+            &a[..],
+            &reply().encode()[..ACCEPT_LEN_V1]
+                .iter()
+                .enumerate()
+                .map(|(i, &x)| if i == 4 { 1 } else { x })
+                .collect::<Vec<_>>()[..]
+        );
+    }
+
+    #[test]
+    fn version_2_accept_carries_the_session_secret() {
+        let a = AcceptReply {
+            secret: 0x1122_3344_5566_7788,
+            ..reply()
+        };
+        let b = a.encode();
+        assert_eq!(b.len(), 40);
+        assert_eq!(&b[4..6], &[2, 0]);
+        assert_eq!(&b[32..40], &0x1122_3344_5566_7788u64.to_le_bytes());
+        assert_eq!(AcceptReply::decode(&b), Ok(a));
     }
 
     #[test]
@@ -432,5 +659,34 @@ mod tests {
         assert_eq!(Status::from_u16(ALL.len() as u16), None);
         assert_eq!(Status::BadMagic as u16, 1);
         assert_eq!(Status::Malformed as u16, 7);
+    }
+
+    #[test]
+    fn debug_output_never_shows_the_secret() {
+        let secret = 0x0123_4567_89ab_cdef_u64;
+        let req = ConnectRequest {
+            version: VERSION,
+            queue: 0,
+            queue_count: 3,
+            client_id: 7,
+            reconnect: true,
+            close: false,
+            secret,
+        };
+        let reply = AcceptReply {
+            addr: 1,
+            rkey: 2,
+            size: 4096,
+            secret,
+        };
+        for text in [
+            format!("{req:?}"),
+            format!("{reply:?}"),
+            format!("{req:#?}"),
+        ] {
+            assert!(!text.contains(&secret.to_string()), "{text}");
+            assert!(!text.contains("123456789abcdef"), "{text}");
+            assert!(text.contains("<redacted>"), "{text}");
+        }
     }
 }

@@ -98,6 +98,8 @@ fn who(client_id: u64, peer: &Peer) -> String {
 struct Join {
     id: CmId,
     queue_count: u16,
+    /// The client's protocol version: the accept is sent in it.
+    version: u16,
 }
 
 /// A finished registration, from its blocking thread.
@@ -336,14 +338,15 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
         None => "keep-alives off".to_string(),
     };
     info!(
-        "listening on port {} (address {}): {} MiB per client, memory budget {} MiB, at most {} clients, {} per address, {} s to join all queues, {keepalive}",
+        "listening on port {} (address {}): {} MiB per client, memory budget {} MiB, at most {} clients, {} per address, {} s to join all queues, {keepalive}, {} s to reconnect",
         cfg.addr.port(),
         cfg.addr.ip(),
         l.region_size >> 20,
         l.budget >> 20,
         l.max_clients,
         l.max_per_peer,
-        l.join_deadline.as_secs()
+        l.join_deadline.as_secs(),
+        l.linger.as_secs()
     );
 
     let mut server = Server {
@@ -514,16 +517,40 @@ impl Server {
             Ok(r) => r,
             Err(status) => return self.reject(id, status, &peer, None),
         };
+        if req.close {
+            return self.close_session(id, &req, peer);
+        }
+        // Lingering sessions that would keep a new client out go first.
+        for e in self.clients.make_room(&req, peer) {
+            self.evicted_lingering(e, &req, &peer);
+        }
         let size = self.clients.limits().region_size;
         // Only a new client's queue 0 needs the device (and memory now).
         let device = id.device();
         let join = Join {
             id,
             queue_count: req.queue_count,
+            version: req.version,
         };
-        let admitted = self.clients.admit(&req, peer, join, |unpinned| {
-            fits_now(&req, &peer, size, unpinned)
-        });
+        // An existing client's session secret, for the accepts below (only
+        // existing clients are accepted or re-attached here); a new
+        // client's is drawn only once the limits admitted it.
+        let secret = self.clients.secret(req.client_id).unwrap_or(0);
+        let client_id = req.client_id;
+        let new_secret = || {
+            system::random_u64().map_err(|e| {
+                error!(
+                    "{}: cannot draw a session secret: {e}",
+                    who(client_id, &peer)
+                );
+                Status::NoMemory
+            })
+        };
+        let admitted = self
+            .clients
+            .admit(&req, peer, join, new_secret, |unpinned| {
+                fits_now(&req, &peer, size, unpinned)
+            });
         match admitted {
             Err((status, join)) => self.reject(join.id, status, &peer, Some(&req)),
             Ok(Admit::Wait) => debug!(
@@ -532,8 +559,63 @@ impl Server {
                 req.queue + 1,
                 req.queue_count
             ),
+            Ok(Admit::Reattach {
+                join,
+                region,
+                replaced,
+            }) => {
+                if replaced {
+                    // The server still held this queue's old connection
+                    // (it had not noticed the outage): drop it without
+                    // releasing the queue; its late events find no conn.
+                    let old: Vec<usize> = self
+                        .conns
+                        .iter()
+                        .filter(|(_, c)| c.client_id == req.client_id && c.queue == req.queue)
+                        .map(|(k, _)| *k)
+                        .collect();
+                    for k in old {
+                        if let Some(c) = self.conns.remove(&k) {
+                            if let Some(l) = &mut self.liveness {
+                                l.remove_queue(k);
+                            }
+                            self.watchers.release(c.device);
+                            c.id.disconnect();
+                            drop(c);
+                        }
+                    }
+                }
+                info!(
+                    "{}: queue {}/{} re-attached to its region ({} MiB) with its session secret{}",
+                    who(req.client_id, &peer),
+                    req.queue + 1,
+                    req.queue_count,
+                    region.size() >> 20,
+                    if replaced {
+                        ", replacing its old connection"
+                    } else {
+                        ""
+                    }
+                );
+                let reply = reply(region, secret);
+                let id = accept(
+                    &mut self.conns,
+                    &mut self.watchers,
+                    join,
+                    req.client_id,
+                    req.queue,
+                    peer,
+                    region,
+                    &reply,
+                );
+                if let Some(id) = id {
+                    self.accept_failed(id, req.client_id, req.queue, &peer);
+                } else {
+                    self.check_complete(req.client_id, &peer, req.queue_count);
+                }
+            }
             Ok(Admit::Accept(join, region)) => {
-                let reply = reply(region);
+                let reply = reply(region, secret);
                 let id = accept(
                     &mut self.conns,
                     &mut self.watchers,
@@ -628,6 +710,7 @@ impl Server {
             Err(e) => (None, Some(e.to_string())),
         };
         let (used, budget) = (self.clients.used(), self.clients.limits().budget);
+        let secret = self.clients.secret(client_id).unwrap_or_default();
         match self
             .clients
             .registered(client_id, ticket, region, Instant::now())
@@ -646,7 +729,7 @@ impl Server {
                     used >> 20,
                     budget >> 20
                 );
-                let reply = reply(region);
+                let reply = reply(region, secret);
                 let queue_count = waiting.first().map_or(0, |(_, j)| j.queue_count);
                 let mut failed = Vec::new();
                 for (queue, join) in waiting {
@@ -869,6 +952,46 @@ impl Server {
         c.id.disconnect();
     }
 
+    /// A close request: ends the client's session, disconnecting its
+    /// queues and freeing its region at once, and answers with a reject of
+    /// status "session closed" (or the reason it was refused).
+    fn close_session(&mut self, id: CmId, req: &ConnectRequest, peer: Peer) {
+        let e = match self.clients.close(req, peer) {
+            Ok(e) => e,
+            Err(status) => return self.reject(id, status, &peer, Some(req)),
+        };
+        id.reject(&protocol::encode_reject(Status::SessionClosed));
+        drop(id);
+        let keys: Vec<usize> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.client_id == req.client_id)
+            .map(|(k, _)| *k)
+            .collect();
+        for k in keys {
+            if let Some(c) = self.conns.remove(&k) {
+                if let Some(l) = &mut self.liveness {
+                    l.remove_queue(k);
+                }
+                self.watchers.release(c.device);
+                c.id.disconnect();
+                drop(c); // the QP goes before the region's PD
+            }
+        }
+        if let Some(l) = &mut self.liveness {
+            l.forget(req.client_id);
+        }
+        let size = e.region.size();
+        drop(e.region);
+        info!(
+            "{}: closed its session; freed {} MiB region ({} of {} MiB in use)",
+            who(req.client_id, &peer),
+            size >> 20,
+            self.clients.used() >> 20,
+            self.clients.limits().budget >> 20
+        );
+    }
+
     /// Disconnects every queue of a client that stopped answering and
     /// frees its region.
     fn declare_dead(&mut self, d: Dead) {
@@ -886,8 +1009,26 @@ impl Server {
                 drop(c); // the QP goes before the region's PD
             }
         }
-        let Some(e) = self.clients.evict(d.client_id) else {
-            return;
+        let last_error = d
+            .last_failure
+            .as_ref()
+            .map(|f| format!(" (last error: {f})"))
+            .unwrap_or_default();
+        let e = match self.clients.detach(d.client_id, Instant::now()) {
+            None => return,
+            Some(Ok((peer, queue_count))) => {
+                if let Some(l) = &mut self.liveness {
+                    l.forget(d.client_id);
+                }
+                warn!(
+                    "{}: declared dead: no keep-alive answered for {} s{last_error}; disconnected {queues} of {queue_count} queues, keeping its region for {} s for a reconnect",
+                    who(d.client_id, &peer),
+                    d.silent_for.as_secs(),
+                    self.clients.limits().linger.as_secs()
+                );
+                return;
+            }
+            Some(Err(e)) => e,
         };
         let last = d
             .last_failure
@@ -979,13 +1120,13 @@ impl Server {
         }
     }
 
-    /// Disconnects the queues of a client that did not join them all in
-    /// time, then frees its region.
-    fn expired(&mut self, e: Expired<Region>) {
+    /// Disconnects whatever queues of a removed client are left (none for
+    /// a lingering one) and forgets its keep-alives: its region may go.
+    fn drop_queues(&mut self, client_id: u64) {
         let keys: Vec<usize> = self
             .conns
             .iter()
-            .filter(|(_, c)| c.client_id == e.client_id)
+            .filter(|(_, c)| c.client_id == client_id)
             .map(|(k, _)| *k)
             .collect();
         for k in keys {
@@ -996,7 +1137,42 @@ impl Server {
             }
         }
         if let Some(l) = &mut self.liveness {
-            l.forget(e.client_id);
+            l.forget(client_id);
+        }
+    }
+
+    /// Frees the region of a lingering session removed to let a new
+    /// client in (`Clients::make_room`).
+    fn evicted_lingering(&mut self, e: Expired<Region>, req: &ConnectRequest, peer: &Peer) {
+        self.drop_queues(e.client_id);
+        let size = e.region.size();
+        drop(e.region);
+        warn!(
+            "{}: lingering session (no queue, kept for a reconnect) removed to make room for new client {} from {peer}; freed {} MiB region ({} of {} MiB in use); a reconnect will find the session gone",
+            who(e.client_id, &e.peer),
+            ShortId::of(req.client_id),
+            size >> 20,
+            self.clients.used() >> 20,
+            self.clients.limits().budget >> 20
+        );
+    }
+
+    /// Disconnects the queues of a client that did not join them all in
+    /// time, then frees its region.
+    fn expired(&mut self, e: Expired<Region>) {
+        self.drop_queues(e.client_id);
+        if e.lingered {
+            let size = e.region.size();
+            drop(e.region);
+            warn!(
+                "{}: did not reconnect within {} s; freed {} MiB region ({} of {} MiB in use)",
+                who(e.client_id, &e.peer),
+                self.clients.limits().linger.as_secs(),
+                size >> 20,
+                self.clients.used() >> 20,
+                self.clients.limits().budget >> 20
+            );
+            return;
         }
         warn!(
             "{}: only {} of {} queues joined within {} s; disconnected, freed {} MiB region",
@@ -1031,7 +1207,19 @@ impl Server {
     }
 
     fn release(&mut self, client_id: u64, queue: u16, peer: &Peer) {
-        if let Some(region) = self.clients.release(client_id, queue) {
+        let was_detached = self.clients.is_detached(client_id);
+        let region = self.clients.release(client_id, queue, Instant::now());
+        if region.is_none() && !was_detached && self.clients.is_detached(client_id) {
+            if let Some(l) = &mut self.liveness {
+                l.forget(client_id);
+            }
+            info!(
+                "{}: all queues gone; keeping its region for {} s for a reconnect",
+                who(client_id, peer),
+                self.clients.limits().linger.as_secs()
+            );
+        }
+        if let Some(region) = region {
             if let Some(l) = &mut self.liveness {
                 l.forget(client_id);
             }
@@ -1048,11 +1236,12 @@ impl Server {
     }
 }
 
-fn reply(region: &Region) -> AcceptReply {
+fn reply(region: &Region, secret: u64) -> AcceptReply {
     AcceptReply {
         addr: region.iova(),
         rkey: region.rkey(),
         size: region.size(),
+        secret,
     }
 }
 
@@ -1069,7 +1258,7 @@ fn accept(
     region: &Region,
     reply: &AcceptReply,
 ) -> Option<CmId> {
-    if let Err(e) = join.id.accept(region, &reply.encode()) {
+    if let Err(e) = join.id.accept(region, &reply.encode_for(join.version)) {
         error!(
             "{}: queue {}/{}: accept failed: {e}; rejecting it",
             who(client_id, &peer),

@@ -58,3 +58,23 @@ pub fn lift_memlock(budget: u64) -> Result<(), MemlockError> {
 pub fn set_oom_score_adj(value: i32) -> io::Result<()> {
     std::fs::write("/proc/self/oom_score_adj", value.to_string())
 }
+
+/// 64 random bits from the kernel (getrandom(2)), for session secrets.
+/// Never zero: zero means "no secret" on the wire.
+pub fn random_u64() -> io::Result<u64> {
+    loop {
+        let mut b = [0u8; 8];
+        // SAFETY: `b` is a valid, writable buffer of `b.len()` bytes.
+        let n = unsafe { libc::getrandom(b.as_mut_ptr().cast(), b.len(), 0) };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        if n as usize == b.len() && u64::from_le_bytes(b) != 0 {
+            return Ok(u64::from_le_bytes(b));
+        }
+    }
+}

@@ -1,14 +1,18 @@
 # The client dies while far memory holds its pages: the harness kills the
 # client guest's QEMU (SIGKILL, as a power loss: no disconnect reaches the
-# server). The server's keep-alives go unanswered; it logs the loss and
-# frees the region within the grace period. A second client guest (phase
-# 2, as after a reboot) then gets the memory: the budget holds one region
-# only, so it connects only once the dead client's region is freed.
-# server-args: --memory 300M --keepalive 2s --dead-client-grace 10s
+# server). The server's keep-alives go unanswered; it logs the loss within
+# the grace period and keeps the region for a reconnect (--reconnect-linger
+# 600 s). A second client guest (phase 2, as after a reboot, with a new
+# client id) then gets the memory: the budget holds one region only, and
+# the dead client's lingering session is removed to make room for it
+# rather than refusing it for the linger time.
+# server-args: --memory 300M --keepalive 2s --dead-client-grace 10s --reconnect-linger 600s
 # server-log: keep-alive every 2 s, a client silent for 10 s is dead
 # server-log: keep-alive failed
 # server-log: declared dead: no keep-alive answered for
-# server-log: queues, freed 256 MiB region (0 of 300 MiB in use)
+# server-log: keeping its region for 600 s for a reconnect
+# server-log: lingering session (no queue, kept for a reconnect) removed to make room for new client
+# server-log: freed 256 MiB region (0 of 300 MiB in use)
 . /tests/lib.sh
 rdma_up $CLIENT_IP
 swap_on
@@ -23,8 +27,8 @@ if grep -q fsphase=2 /proc/cmdline; then
     # guest was started right after the kill: interval + grace + retries
     # is about 13 s from it).
     while [ "$(uptime_s)" -lt 15 ]; do sleep 1; done
-    # Should the server still hold the dead client's region, its budget
-    # refuses us: try again for a while.
+    # Until the server declared the dead client dead, its budget refuses
+    # us (a live client is never removed): try again for a while.
     limit=$(by_kernel 60 120)
     t0=$(uptime_s)
     until insmod $MOD/fastswap_rdma.ko sport=$PORT sip=$SERVER_IP cip=$CLIENT_IP nq=2; do

@@ -4,7 +4,10 @@
 # verifies or gets SIGBUS (never wrong data), new swap-outs go to the swap
 # device and verify, and both modules unload. Another process is swapping
 # through far memory at the moment of the removal.
-# server-log: all queues gone, freed 256 MiB region
+# (A removed device is a loss at once, with no reconnect; the server keeps
+# the region for --reconnect-linger, 5 s here, and then frees it.)
+# server-args: --reconnect-linger 5s
+# server-log: did not reconnect within 5 s; freed 256 MiB region
 . /tests/lib.sh
 rdma_up $CLIENT_IP
 swap_on

@@ -3,6 +3,7 @@
 # other's address and key gets a remote access error.
 # server-log: client 494fe6b1 from 192.0.2.2: registered
 # server-log: client 28dea1b0 from 192.0.2.2: registered
+# server-log: closed its session; freed
 . /tests/lib.sh
 rdma_up $CLIENT_IP
 swap_on

@@ -1,16 +1,20 @@
 # A partition: this guest's frames stop reaching the server (its ARP entry
 # for the server points at a MAC no one has) while a process faults its
-# pages back from far memory. The reads time out, the client declares the
-# far memory lost and disconnects every queue, not only the ones that
-# failed; once the path is back those disconnects reach the server, which
-# frees the region. The server's budget holds one region, so a new client
-# can only connect once it has.
-# server-args: --memory 320M
-# server-log: all queues gone, freed 256 MiB region
+# pages back from far memory. The reads time out, the client tries to
+# reconnect for reconnect_timeout_s (5 s here), then declares the far
+# memory lost and disconnects every queue, not only the ones that failed;
+# the server, having lost all the client's queues, keeps its region for
+# a reconnect (--reconnect-linger 600 s), but a lingering session is not a
+# live client: a new client the budget (one region) would refuse removes
+# it and gets the memory at once. Had the client left a queue connected,
+# the server would still count it live and refuse the new one.
+# server-args: --memory 320M --reconnect-linger 600s
+# server-log: keeping its region for 600 s for a reconnect
+# server-log: lingering session (no queue, kept for a reconnect) removed to make room for new client
 . /tests/lib.sh
 rdma_up $CLIENT_IP
 swap_on
-load_rdma
+load_rdma reconnect_timeout_s=5
 cgroup memory.max $(by_kernel 24M 16M)
 paused_workload $(by_kernel 48M 32M)
 [ "$(backend pages)" -gt 0 ] || fail "no page is held in far memory"
@@ -36,7 +40,8 @@ rc=$?
 ok "process faulting on a lost page got SIGBUS"
 for i in $(seq 30); do dmesg_has "disconnected every queue" && break; sleep 1; done
 dmesg_has "disconnected every queue from $SERVER_IP:$PORT" || fail "the client did not disconnect its queues after the loss"
-# The server frees the region when the last queue's disconnect arrives.
+# The server keeps the region once the last queue's disconnect arrives;
+# the new client removes it.
 got=
 for i in $(seq 30); do
     if farmem-probe join $SERVER_IP $PORT --id 5ca1ab1e --queues 1; then got=1; break; fi

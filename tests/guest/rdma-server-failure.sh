@@ -1,9 +1,10 @@
 # The server dies while it holds pages: the client stays up, a process that
 # faults on a lost page gets SIGBUS, and new swap-outs go to the swap device.
+# The client first tries to reconnect, for reconnect_timeout_s (5 s here).
 . /tests/lib.sh
 rdma_up $CLIENT_IP
 swap_on
-load_rdma
+load_rdma reconnect_timeout_s=5
 cgroup memory.max $(by_kernel 24M 16M)
 paused_workload $(by_kernel 48M 32M)
 [ "$(backend pages)" -gt 0 ] || fail "no page is held in far memory"

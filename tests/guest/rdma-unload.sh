@@ -1,6 +1,7 @@
 # swapoff brings every page back from far memory intact; both modules then
-# unload and the server frees this client's region.
-# server-log: all queues gone, freed 256 MiB region
+# unload and the server frees this client's region: unload closes the
+# session (without it the server would keep the region for a reconnect).
+# server-log: closed its session; freed 256 MiB region
 . /tests/lib.sh
 rdma_up $CLIENT_IP
 swap_on

@@ -9,9 +9,8 @@
 # check. Each failure names the command to fix it.
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-# Kernel modules formatted to the kernel's rules. rdma-backend-mod joins
-# once the reconnect branch, which rewrites much of it, has landed.
-MODULE_DIRS=(frontswap-mod dram-backend-mod kmod-support)
+# Kernel modules formatted to the kernel's rules.
+MODULE_DIRS=(frontswap-mod dram-backend-mod rdma-backend-mod kmod-support)
 failed=0
 ok() { echo "ok: $*"; }
 bad() { echo "FAIL: $*"; failed=1; }

@@ -33,7 +33,9 @@
 use clap::{Parser, Subcommand};
 use farmem_server::client::{ClientError, Connection};
 use farmem_server::logging::ShortId;
-use farmem_server::protocol::{AcceptReply, ConnectRequest, Status, MAGIC, VERSION};
+use farmem_server::protocol::{
+    AcceptReply, ConnectRequest, Status, ACCEPT_LEN, CONNECT_LEN, MAGIC, VERSION,
+};
 use farmem_server::size::Size;
 use farmem_server::verbs::{EventChannel, EventKind, Region};
 use std::collections::BTreeMap;
@@ -165,12 +167,15 @@ fn parse_hex(s: &str) -> Result<u64, String> {
     u64::from_str_radix(s.trim_start_matches("0x"), 16).map_err(|e| format!("{s:?}: {e}"))
 }
 
-fn request(client_id: u64, queue: u16, queue_count: u16) -> [u8; 24] {
+fn request(client_id: u64, queue: u16, queue_count: u16) -> [u8; CONNECT_LEN] {
     ConnectRequest {
         version: VERSION,
         queue,
         queue_count,
         client_id,
+        reconnect: false,
+        close: false,
+        secret: 0,
     }
     .encode()
 }
@@ -208,11 +213,12 @@ fn reject(server: SocketAddrV4, kind: &str) -> Result<(), String> {
 }
 
 /// A flawed accept of `kind` for `region`.
-fn bad_accept(kind: &str, region: &Region) -> Result<[u8; 32], String> {
+fn bad_accept(kind: &str, region: &Region) -> Result<[u8; ACCEPT_LEN], String> {
     let mut reply = AcceptReply {
         addr: region.iova(),
         rkey: region.rkey(),
         size: region.size(),
+        secret: 1,
     };
     match kind {
         "tiny" => reply.size = 100,
@@ -306,11 +312,43 @@ fn own_region_round_trip(c: &mut Connection, name: &str, seed: u8) -> Result<(),
     Ok(())
 }
 
+/// Ends a finished client's session, as the kernel client does on unload,
+/// so the server frees its region now rather than keep it for a reconnect
+/// (`--reconnect-linger`).
+fn close(
+    c: Connection,
+    from: Option<Ipv4Addr>,
+    server: SocketAddrV4,
+    id: u64,
+    queues: u16,
+) -> Result<(), String> {
+    let r = c.close_session(from, server, id, queues);
+    drop(c);
+    r.map_err(|e| format!("closing the session of client {}: {e}", ShortId::of(id)))
+}
+
 fn isolation(server: SocketAddrV4) -> Result<(), String> {
-    let mut a = Connection::connect(server, &request(0xa11ce, 0, 1))
+    let a = Connection::connect(server, &request(0xa11ce, 0, 1))
         .map_err(|e| format!("client A: {e}"))?;
-    let mut b =
-        Connection::connect(server, &request(0xb0b, 0, 1)).map_err(|e| format!("client B: {e}"))?;
+    let b = Connection::connect(server, &request(0xb0b, 0, 1));
+    let b = match b {
+        Ok(b) => b,
+        Err(e) => {
+            let why = format!("client B: {e}");
+            return Err(match close(a, None, server, 0xa11ce, 1) {
+                Ok(()) => why,
+                Err(c) => format!("{why}; {c}"),
+            });
+        }
+    };
+    let (mut a, mut b) = (a, b);
+    let r = isolation_check(&mut a, &mut b);
+    let closed = close(a, None, server, 0xa11ce, 1).and(close(b, None, server, 0xb0b, 1));
+    r.and(closed)
+}
+
+/// Each client reaches its own region, and not the other's.
+fn isolation_check(a: &mut Connection, b: &mut Connection) -> Result<(), String> {
     say!(
         "client A region {:#x} rkey {:#x}; client B region {:#x} rkey {:#x}",
         a.region.addr,
@@ -318,8 +356,8 @@ fn isolation(server: SocketAddrV4) -> Result<(), String> {
         b.region.addr,
         b.region.rkey
     );
-    own_region_round_trip(&mut a, "client A", 7)?;
-    own_region_round_trip(&mut b, "client B", 99)?;
+    own_region_round_trip(a, "client A", 7)?;
+    own_region_round_trip(b, "client B", 99)?;
     let (addr, rkey) = (a.region.addr, a.region.rkey);
     let st = b
         .transfer(false, addr + 4096, rkey)
@@ -498,10 +536,23 @@ fn impostor(server: SocketAddrV4, from: Ipv4Addr) -> Result<(), String> {
             ))
         }
     }
-    let _q1 = Connection::connect(server, &request(id, 1, 2))
+    let q1 = Connection::connect(server, &request(id, 1, 2))
         .map_err(|e| format!("client {s} queue 2/2: {e}"))?;
     say!("client {s}: queue 2/2 connected from its own address");
-    own_region_round_trip(&mut q0, &format!("client {s}"), 3)?;
+    // Complete now: its session is closed whatever happens next.
+    let r = complete_client_is_closed(server, &mut q0, id);
+    drop(q1);
+    r.and(close(q0, None, server, id, 2))
+}
+
+/// A complete client's region works, and it takes no third join.
+fn complete_client_is_closed(
+    server: SocketAddrV4,
+    q0: &mut Connection,
+    id: u64,
+) -> Result<(), String> {
+    let s = ShortId::of(id);
+    own_region_round_trip(q0, &format!("client {s}"), 3)?;
     let closed = Status::ClientClosed.reason();
     match Connection::connect(server, &request(id, 1, 2)) {
         Ok(_) => Err(format!("a third join of complete client {s} was accepted")),
@@ -531,12 +582,15 @@ fn churn(server: SocketAddrV4, clients: u32, secs: u64, hold: u64) -> Result<(),
             t.elapsed().as_secs_f64(),
             c.region.size >> 20
         );
-        own_region_round_trip(&mut c, &format!("churn client {}", n + 1), n as u8)?;
-        std::thread::sleep(Duration::from_secs(hold.min(MAX_SECS)));
-        drop(c);
+        let r = own_region_round_trip(&mut c, &format!("churn client {}", n + 1), n as u8);
+        if r.is_ok() {
+            std::thread::sleep(Duration::from_secs(hold.min(MAX_SECS)));
+        }
+        // The server frees the region before it answers the close, so the
+        // next client finds it free.
+        let closed = close(c, None, server, id, 1);
+        r.and(closed)?;
         n += 1;
-        // Let the server see the disconnect and free the region before the
-        // next client asks for one.
         std::thread::sleep(Duration::from_secs(1));
     }
     say!(
