@@ -1,6 +1,7 @@
-//! A userspace client of farmem-server (used by farmem-probe): connect one
-//! queue with chosen private data, then read and write pages of a region
-//! with one-sided RDMA.
+//! The probe's connection: a userspace client of farmem-server (used by
+//! farmem-probe, not by the server, whose record of its clients is
+//! `registry`): connect one queue with chosen private data, then read and
+//! write pages of a region with one-sided RDMA.
 
 use crate::protocol::{self, AcceptError, AcceptReply, Status};
 use rdma_sys::*;
@@ -10,7 +11,7 @@ use std::ptr::{self, NonNull};
 use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
-pub enum ClientError {
+pub enum ProbeError {
     #[error("{0}")]
     Io(#[from] io::Error),
     #[error("server rejected the connection: {0}")]
@@ -61,7 +62,7 @@ fn reject_reason(ev: &rdma_cm_event) -> String {
 
 impl Connection {
     /// Connects to `server` sending `private` as the connect request.
-    pub fn connect(server: SocketAddrV4, private: &[u8]) -> Result<Self, ClientError> {
+    pub fn connect(server: SocketAddrV4, private: &[u8]) -> Result<Self, ProbeError> {
         Self::connect_from(None, server, private)
     }
 
@@ -71,7 +72,7 @@ impl Connection {
         from: Option<Ipv4Addr>,
         server: SocketAddrV4,
         private: &[u8],
-    ) -> Result<Self, ClientError> {
+    ) -> Result<Self, ProbeError> {
         // SAFETY: no preconditions.
         let channel = NonNull::new(unsafe { rdma_create_event_channel() })
             .ok_or_else(|| os_err("rdma_create_event_channel"))?;
@@ -148,7 +149,7 @@ impl Connection {
         }
         let ev = c
             .next_event(Duration::from_secs(10))
-            .ok_or(ClientError::Timeout("the server's answer"))?;
+            .ok_or(ProbeError::Timeout("the server's answer"))?;
         // SAFETY: a valid event until acked below.
         let e = unsafe { &*ev };
         let result = match e.event {
@@ -160,12 +161,12 @@ impl Connection {
                         usize::from(e.param.conn.private_data_len),
                     )
                 };
-                AcceptReply::decode(data).map_err(ClientError::BadAccept)
+                AcceptReply::decode(data).map_err(ProbeError::BadAccept)
             }
             rdma_cm_event_type::RDMA_CM_EVENT_REJECTED => {
-                Err(ClientError::Rejected(reject_reason(e)))
+                Err(ProbeError::Rejected(reject_reason(e)))
             }
-            other => Err(ClientError::Unexpected(event_name(other))),
+            other => Err(ProbeError::Unexpected(event_name(other))),
         };
         // SAFETY: acking the event once.
         unsafe { rdma_ack_cm_event(ev) };
@@ -186,7 +187,7 @@ impl Connection {
         server: SocketAddrV4,
         client_id: u64,
         queue_count: u16,
-    ) -> Result<(), ClientError> {
+    ) -> Result<(), ProbeError> {
         let req = protocol::ConnectRequest {
             version: protocol::VERSION,
             reconnect: false,
@@ -197,19 +198,19 @@ impl Connection {
             client_id,
         };
         match Self::connect_from(from, server, &req.encode()) {
-            Err(ClientError::Rejected(why))
+            Err(ProbeError::Rejected(why))
                 if why == Status::SessionClosed.reason() || why == Status::SessionGone.reason() =>
             {
                 Ok(())
             }
             Err(e) => Err(e),
-            Ok(_) => Err(ClientError::Unexpected(
+            Ok(_) => Err(ProbeError::Unexpected(
                 "an accept of a close request".into(),
             )),
         }
     }
 
-    fn setup_qp(&mut self) -> Result<(), ClientError> {
+    fn setup_qp(&mut self) -> Result<(), ProbeError> {
         // SAFETY: the id has a device after address resolution.
         let ctx = unsafe { self.id.as_ref().verbs };
         // SAFETY: valid device context.
@@ -258,14 +259,10 @@ impl Connection {
         (unsafe { rdma_get_cm_event(self.channel.as_ptr(), &mut ev) } == 0).then_some(ev)
     }
 
-    fn expect(
-        &self,
-        want: rdma_cm_event_type::Type,
-        what: &'static str,
-    ) -> Result<(), ClientError> {
+    fn expect(&self, want: rdma_cm_event_type::Type, what: &'static str) -> Result<(), ProbeError> {
         let ev = self
             .next_event(Duration::from_secs(10))
-            .ok_or(ClientError::Timeout(what))?;
+            .ok_or(ProbeError::Timeout(what))?;
         // SAFETY: valid until acked.
         let got = unsafe { (*ev).event };
         // SAFETY: acking once.
@@ -273,7 +270,7 @@ impl Connection {
         if got == want {
             Ok(())
         } else {
-            Err(ClientError::Unexpected(event_name(got)))
+            Err(ProbeError::Unexpected(event_name(got)))
         }
     }
 
@@ -296,7 +293,7 @@ impl Connection {
 
     /// RDMA WRITE (or READ) of the local page at remote `addr` with `rkey`.
     /// Returns the work completion status (0 is success).
-    pub fn transfer(&mut self, write: bool, addr: u64, rkey: u32) -> Result<u32, ClientError> {
+    pub fn transfer(&mut self, write: bool, addr: u64, rkey: u32) -> Result<u32, ProbeError> {
         // SAFETY: valid MR.
         let lkey = unsafe { (*self.mr).lkey };
         let mut sge = ibv_sge {
@@ -331,7 +328,7 @@ impl Connection {
             }
             std::thread::sleep(Duration::from_millis(1));
         }
-        Err(ClientError::Timeout("an RDMA completion"))
+        Err(ProbeError::Timeout("an RDMA completion"))
     }
 }
 
