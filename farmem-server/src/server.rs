@@ -457,7 +457,7 @@ impl Server {
                     }
                 }
             }
-            EventKind::Disconnected => {
+            EventKind::Disconnected | EventKind::TimewaitExit => {
                 let key = ev.id_key();
                 drop(ev);
                 self.disconnected(key);
@@ -491,7 +491,13 @@ impl Server {
                     );
                 }
             }
-            EventKind::DeviceRemoval | EventKind::Other(_) => {
+            // (The events of outgoing connections, which the server
+            // does not make, are taken as any other.)
+            EventKind::DeviceRemoval
+            | EventKind::AddrResolved
+            | EventKind::RouteResolved
+            | EventKind::Rejected
+            | EventKind::Other(_) => {
                 let name = ev.name();
                 let key = ev.id_key();
                 drop(ev);
