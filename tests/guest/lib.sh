@@ -4,10 +4,18 @@ MOD=/modules
 W=/usr/bin/fastswap-workload
 CG=/sys/fs/cgroup/work
 
+# The harness hands a guest its settings on the kernel command line
+# (scripts/guest.sh, run_guest; a test's "# guest-append:" line).
+# cmdline_arg NAME: the value of NAME=VALUE there (the last if several),
+# empty if there is none.
+cmdline_arg() { printf " %s\n" "$(cat /proc/cmdline)" | sed -n "s/.* $1=\([^ ]*\).*/\1/p"; }
+# cmdline_has WORD: WORD (such as fsdebug=1) is a whole word there.
+cmdline_has() { case " $(cat /proc/cmdline) " in *" $1 "*) return 0 ;; esac; return 1; }
+
 # The debug kernel (scripts/test --debug-kernel: KASAN, lockdep, ...) runs
 # about 20 times slower under emulation; its guests have fsdebug=1.
 DEBUG_KERNEL=0
-case " $(cat /proc/cmdline) " in *" fsdebug=1 "*) DEBUG_KERNEL=1 ;; esac
+cmdline_has fsdebug=1 && DEBUG_KERNEL=1
 # by_kernel NORMAL DEBUG: prints NORMAL on the normal kernel and DEBUG on the
 # debug kernel. For data sizes: the debug lane runs every scenario and every
 # assertion, on less data.

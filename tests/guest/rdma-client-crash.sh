@@ -17,7 +17,7 @@
 rdma_up $CLIENT_IP
 swap_on
 
-if grep -q fsphase=2 /proc/cmdline; then
+if [ "$(cmdline_arg fsphase)" = 2 ]; then
     server_reachable
     # This guest has the dead one's address and GID, and Soft-RoCE hands
     # out the same QP numbers after a boot: a connect request now would
