@@ -50,14 +50,18 @@ cgroup() {
 # in_cgroup COMMAND...: run COMMAND inside the work cgroup.
 in_cgroup() { sh -c 'echo $$ > '$CG'/cgroup.procs && exec "$@"' sh "$@"; }
 
-# The two-guest RDMA testbed: TEST-NET-1 addresses on a QEMU socket network
-# that only exists between the two guests.
-SERVER_IP=192.0.2.1
-CLIENT_IP=192.0.2.2
-PORT=50000
+# The two-guest RDMA testbed: its addresses, defined in scripts/lib.sh and
+# passed on the kernel command line (TESTBED_APPEND there).
+SERVER_IP=$(cmdline_arg fs_server_ip)     # the far memory server guest
+CLIENT_IP=$(cmdline_arg fs_client_ip)     # the client guest
+OTHER_IP=$(cmdline_arg fs_other_ip)       # a second address for the client guest
+NOWHERE_IP=$(cmdline_arg fs_nowhere_ip)   # an address no guest has
+PORT=$(cmdline_arg fs_port)               # farmem-server's port
+NOWHERE_MAC=$(cmdline_arg fs_nowhere_mac) # a MAC no guest has
 
 # rdma_up ADDR: bring up eth0 with ADDR and Soft-RoCE (rxe0) on top of it.
 rdma_up() {
+    [ -n "${1:-}" ] || fail "no testbed address on the kernel command line (fs_server_ip=... from scripts/lib.sh)"
     # A jumbo MTU lets rxe carry a whole page in one packet (RDMA MTU 4096).
     ip link set eth0 mtu 9000 && ip link set eth0 up && ip addr add "$1/24" dev eth0 || fail "network setup"
     # crc32_generic is requested by name from rxe; load it up front.

@@ -3,6 +3,7 @@
 # serving the next good client.
 # server-log: rejected connection from 192.0.2.2: not a fastswap client (bad magic)
 # server-log: reserved bytes are not zero
+# (server-log lines are matched as written: 192.0.2.2 is CLIENT_IP, scripts/lib.sh.)
 . /tests/lib.sh
 rdma_up $CLIENT_IP
 swap_on
@@ -19,10 +20,10 @@ dmesg_has "invalid nq=99: expected 1 to 2" || fail "no message for nq=99"
 ok "bad parameters rejected with a message"
 
 t0=$(uptime_s)
-refuse "unreachable server" $R sport=$PORT sip=192.0.2.99 cip=$CLIENT_IP
+refuse "unreachable server" $R sport=$PORT sip=$NOWHERE_IP cip=$CLIENT_IP
 t=$(( $(uptime_s) - t0 ))
 [ $t -le 30 ] || fail "unreachable server took ${t}s to fail"
-dmesg | grep -E "cannot resolve 192.0.2.99|192.0.2.99:$PORT unreachable|timed out" | tail -2
+dmesg | grep -E "cannot resolve $NOWHERE_IP|$NOWHERE_IP:$PORT unreachable|timed out" | tail -2
 ok "unreachable server fails in ${t}s"
 
 t0=$(uptime_s)

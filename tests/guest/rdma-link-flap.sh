@@ -22,7 +22,7 @@ cgroup memory.max $(by_kernel 24M 16M)
 
 # outage SECONDS: the path to the server is cut for SECONDS.
 outage() {
-    arp -i eth0 -s $SERVER_IP 52:54:00:12:34:99 || fail "poisoning the ARP entry"
+    arp -i eth0 -s $SERVER_IP $NOWHERE_MAC || fail "poisoning the ARP entry"
     sleep "$1"
     arp -i eth0 -d $SERVER_IP || fail "restoring the ARP entry"
 }

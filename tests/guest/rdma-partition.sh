@@ -25,7 +25,7 @@ ok "far memory holds $(backend pages) pages; cutting the path to the server"
 # table for every frame. (A blackhole route would not do: Soft-RoCE looks
 # routes up on its own interface, where the kernel takes a failed lookup
 # to mean the peer is on the link.)
-arp -i eth0 -s $SERVER_IP 52:54:00:12:34:99 || fail "poisoning the ARP entry"
+arp -i eth0 -s $SERVER_IP $NOWHERE_MAC || fail "poisoning the ARP entry"
 touch /tmp/go
 for i in $(seq 120); do
     dmesg_has "far memory server $SERVER_IP:$PORT" && break

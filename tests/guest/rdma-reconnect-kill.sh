@@ -25,7 +25,7 @@ done
 [ "$(backend pages)" -gt 0 ] || fail "no page is held in far memory"
 ok "far memory holds $(backend pages) pages of four tmpfs files; cutting the path to the server"
 
-arp -i eth0 -s $SERVER_IP 52:54:00:12:34:99 || fail "poisoning the ARP entry"
+arp -i eth0 -s $SERVER_IP $NOWHERE_MAC || fail "poisoning the ARP entry"
 for i in $files; do
     in_cgroup sh -c "md5sum /shm/f$i | cut -d' ' -f1 > /tmp/r$i.md5" &
     eval "reader$i=\$!"

@@ -15,7 +15,7 @@ cgroup memory.max $(by_kernel 24M 16M)
 paused_workload $(by_kernel 48M 32M)
 [ "$(backend pages)" -gt 0 ] || fail "no page is held in far memory"
 ok "far memory holds $(backend pages) pages; cutting the path to the server for 30 s"
-arp -i eth0 -s $SERVER_IP 52:54:00:12:34:99 || fail "poisoning the ARP entry"
+arp -i eth0 -s $SERVER_IP $NOWHERE_MAC || fail "poisoning the ARP entry"
 touch /tmp/go
 sleep 30
 dmesg_has "reconnecting to $SERVER_IP:$PORT" || fail "no 'reconnecting' line in dmesg 30 s into the outage"
