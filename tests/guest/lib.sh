@@ -27,6 +27,19 @@ ok() { echo "ok: $*"; }
 expect() { d=$1; shift; if "$@"; then ok "$d"; else fail "$d"; fi; }
 # refuse DESCRIPTION COMMAND...: the command must fail.
 refuse() { d=$1; shift; if "$@" 2>/dev/null; then fail "$d (it succeeded)"; else ok "$d"; fi; }
+# await TIMES PAUSE COMMAND...: runs COMMAND until it succeeds: at once and
+# again after each of up to TIMES pauses of PAUSE seconds. Its status is
+# COMMAND's last.
+await() {
+    # shellcheck disable=SC3043 # busybox sh has local
+    local n=$1 pause=$2
+    shift 2
+    while ! "$@"; do
+        [ "$n" -gt 0 ] || return 1
+        sleep "$pause"
+        n=$((n - 1))
+    done
+}
 
 fs() { cat /sys/kernel/debug/frontswap/$1; }
 backend() { awk -v k="$1" '$1 == k { print $2 }' /sys/kernel/debug/fastswap/backend; }
@@ -35,10 +48,40 @@ vmstat() { awk -v k="$1" '$1 == k { print $2 }' /proc/vmstat; }
 disk_writes() { awk '{ print $7 }' /sys/block/vda/stat; }
 dmesg_has() { dmesg | grep -q "$1"; }
 
+# mark_swap: notes the kernel's swap counters and the swap disk's writes;
+# swap_since_mark then sets out, in and disk to what they grew by since:
+# pages swapped out (pswpout) and in (pswpin), sectors written to the disk.
+mark_swap() { out0=$(vmstat pswpout); in0=$(vmstat pswpin); disk0=$(disk_writes); }
+swap_since_mark() {
+    out=$(( $(vmstat pswpout) - out0 )); in=$(( $(vmstat pswpin) - in0 )); disk=$(( $(disk_writes) - disk0 ))
+}
+# counters_report: the changes since mark_swap beside fastswap's counters.
+counters_report() {
+    echo "pswpout=$out pswpin=$in frontswap stores=$(fs succ_stores) loads=$(fs loads) async=$(fs async_loads) failed=$(fs failed_stores) backend stores=$(backend stores) loads=$(backend loads) disk sectors written=$disk"
+}
+# counters_agree [loads]: after swap_since_mark, fastswap's counters agree
+# with the kernel's: it stored every page swapped out and loaded every page
+# swapped in, the backend stored as many (with "loads": and loaded as many),
+# and the swap disk took no write.
+counters_agree() {
+    [ "$out" -eq "$(fs succ_stores)" ] || fail "pswpout $out != frontswap stores $(fs succ_stores)"
+    [ "$in" -eq "$(fs loads)" ] || fail "pswpin $in != frontswap loads $(fs loads)"
+    [ "$(backend stores)" -eq "$(fs succ_stores)" ] || fail "backend stores $(backend stores) != frontswap stores"
+    if [ "${1:-}" = loads ]; then
+        [ "$(backend loads)" -eq "$(fs loads)" ] || fail "backend loads $(backend loads) != frontswap loads"
+    fi
+    [ "$disk" -eq 0 ] || fail "swap device received $disk sectors of writes"
+}
+
 swap_on() { mkswap /dev/vda >/dev/null && swapon /dev/vda || fail "swapon"; }
 load_dram() {
     insmod $MOD/fastswap_dram.ko "$@" || fail "insmod fastswap_dram.ko $*"
     insmod $MOD/fastswap.ko || fail "insmod fastswap.ko"
+}
+# unload_modules BACKEND: fastswap.ko, then fastswap_BACKEND.ko, must unload.
+unload_modules() {
+    expect "rmmod fastswap" rmmod fastswap
+    expect "rmmod fastswap_$1" rmmod "fastswap_$1"
 }
 
 # cgroup LIMIT_FILE VALUE: a fresh memory cgroup for the workload.
@@ -85,6 +128,16 @@ load_rdma() {
     dmesg_has "ctrl is ready for reqs" || fail "no 'ctrl is ready for reqs' in dmesg"
     insmod $MOD/fastswap.ko || fail "insmod fastswap.ko"
 }
+# rdma_client: this guest as the testbed's client: eth0 and Soft-RoCE with
+# CLIENT_IP, and the swap disk on.
+rdma_client() { rdma_up "$CLIENT_IP"; swap_on; }
+
+# cut_path / restore_path: this guest's frames stop reaching the server
+# guest (its ARP entry for the server names NOWHERE_MAC; Soft-RoCE sends
+# through the IP stack, which takes the MAC from the ARP table for every
+# frame), or reach it again.
+cut_path() { arp -i eth0 -s "$SERVER_IP" "$NOWHERE_MAC" || fail "poisoning the ARP entry"; }
+restore_path() { arp -i eth0 -d "$SERVER_IP" || fail "restoring the ARP entry"; }
 
 # Seconds since boot, for bounding how long an error takes.
 uptime_s() { cut -d. -f1 /proc/uptime; }
@@ -106,4 +159,15 @@ paused_workload() {
         kill -0 $pid 2>/dev/null || fail "workload exited before pausing"
         sleep 1
     done
+}
+
+# paused_in_far_memory [ARG...]: fastswap_rdma.ko loaded with ARGs
+# (load_rdma), and a paused workload (paused_workload: its pid is in $pid)
+# of 48 MiB in a 24 MiB cgroup (debug kernel: 32 MiB in 16 MiB) with pages
+# held in far memory.
+paused_in_far_memory() {
+    load_rdma "$@"
+    cgroup memory.max "$(by_kernel 24M 16M)"
+    paused_workload "$(by_kernel 48M 32M)"
+    [ "$(backend pages)" -gt 0 ] || fail "no page is held in far memory"
 }

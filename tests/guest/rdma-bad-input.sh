@@ -5,8 +5,7 @@
 # server-log: reserved bytes are not zero
 # (server-log lines are matched as written: 192.0.2.2 is CLIENT_IP, scripts/lib.sh.)
 . /tests/lib.sh
-rdma_up $CLIENT_IP
-swap_on
+rdma_client
 R="insmod $MOD/fastswap_rdma.ko"
 refuse "sip=abc" $R sport=$PORT sip=abc cip=$CLIENT_IP
 dmesg_has 'invalid sip="abc"' || fail "no message for sip=abc"
@@ -47,8 +46,7 @@ for case in "bad-version:unsupported protocol version" "status:status is not ok"
     kind=${case%%:*} why=${case#*:}
     farmem-probe bad-server $BAD $kind --secs 120 > /tmp/bad-server.log 2>&1 &
     bs=$!
-    for i in $(seq 40); do grep -q listening /tmp/bad-server.log && break; sleep 0.5; done
-    grep -q listening /tmp/bad-server.log || fail "bad-server did not start: $(cat /tmp/bad-server.log)"
+    await 40 0.5 grep -q listening /tmp/bad-server.log || fail "bad-server did not start: $(cat /tmp/bad-server.log)"
     refuse "client refuses an accept with $kind" $R sport=$BAD sip=$CLIENT_IP cip=$CLIENT_IP nq=1
     kill $bs; wait $bs 2>/dev/null
     dmesg_has "refusing the accept of server $CLIENT_IP:$BAD: $why" || fail "no message for an accept with $kind (want: $why)"

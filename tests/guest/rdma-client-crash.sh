@@ -14,8 +14,7 @@
 # server-log: lingering session (no queue, kept for a reconnect) removed to make room for new client
 # server-log: freed 256 MiB region (0 of 300 MiB in use)
 . /tests/lib.sh
-rdma_up $CLIENT_IP
-swap_on
+rdma_client
 
 if [ "$(cmdline_arg fsphase)" = 2 ]; then
     server_reachable
@@ -45,10 +44,7 @@ if [ "$(cmdline_arg fsphase)" = 2 ]; then
     exit 0
 fi
 
-load_rdma
-cgroup memory.max $(by_kernel 24M 16M)
-paused_workload $(by_kernel 48M 32M)
-[ "$(backend pages)" -gt 0 ] || fail "no page is held in far memory"
+paused_in_far_memory
 ok "far memory holds $(backend pages) pages; asking the harness to kill this guest"
 echo "FSTEST-KILL-CLIENT"
 sleep 600

@@ -6,8 +6,7 @@
 # server-log: closed its session; freed
 # (server-log lines are matched as written: 192.0.2.2 is CLIENT_IP, scripts/lib.sh.)
 . /tests/lib.sh
-rdma_up $CLIENT_IP
-swap_on
+rdma_client
 load_rdma
 cgroup memory.max $(by_kernel 24M 16M)
 in_cgroup $W verify --size $(by_kernel 48M 32M) &

@@ -20,8 +20,7 @@ FLOOD="farmem-probe flood $SERVER_IP $PORT --queues 6 --max-bytes 768M --expect-
 $FLOOD --from $CLIENT_IP --clients 5 --expect-accepted 2 \
     --expect-reason "too many clients from this address" > /tmp/flood-a.log 2>&1 &
 a=$!
-for i in $(seq 90); do grep -q "^flood: .* accepted" /tmp/flood-a.log && break; sleep 1; done
-grep -q "^flood: .* accepted" /tmp/flood-a.log || fail "first flood did not get its answers: $(cat /tmp/flood-a.log)"
+await 90 1 grep -q "^flood: .* accepted" /tmp/flood-a.log || fail "first flood did not get its answers: $(cat /tmp/flood-a.log)"
 cat /tmp/flood-a.log
 # From the second address, while the first flood's clients are still
 # there: 1 accepted (3 regions of 256 MiB fill the 768 MiB budget).
