@@ -32,7 +32,7 @@ refuse() { d=$1; shift; if "$@" 2>/dev/null; then fail "$d (it succeeded)"; else
 # COMMAND's last.
 await() {
     # shellcheck disable=SC3043 # busybox sh has local
-    local n=$1 pause=$2
+    local n="$1" pause="$2"
     shift 2
     while ! "$@"; do
         [ "$n" -gt 0 ] || return 1
@@ -117,14 +117,14 @@ rdma_up() {
 # The server guest must answer plain IP first (this also warms ARP).
 server_reachable() {
     for i in $(seq 30); do
-        ping -c 1 -W 1 $SERVER_IP >/dev/null 2>&1 && return 0
+        ping -c 1 -W 1 "$SERVER_IP" >/dev/null 2>&1 && return 0
     done
     fail "server guest $SERVER_IP does not answer ping ($(grep eth0 /proc/net/dev))"
 }
 
 load_rdma() {
     server_reachable
-    insmod $MOD/fastswap_rdma.ko sport=$PORT sip=$SERVER_IP cip=$CLIENT_IP nq=2 "$@" || fail "insmod fastswap_rdma.ko"
+    insmod $MOD/fastswap_rdma.ko sport="$PORT" sip="$SERVER_IP" cip="$CLIENT_IP" nq=2 "$@" || fail "insmod fastswap_rdma.ko"
     dmesg_has "ctrl is ready for reqs" || fail "no 'ctrl is ready for reqs' in dmesg"
     insmod $MOD/fastswap.ko || fail "insmod fastswap.ko"
 }

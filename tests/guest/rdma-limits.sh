@@ -11,7 +11,7 @@
 # server-log: only 1 of 6 queues joined within 30 s; disconnected, freed 256 MiB region
 . /tests/lib.sh
 rdma_up $CLIENT_IP
-ip addr add $OTHER_IP/24 dev eth0 || fail "second address"
+ip addr add "$OTHER_IP/24" dev eth0 || fail "second address"
 swap_on
 server_reachable
 FLOOD="farmem-probe flood $SERVER_IP $PORT --queues 6 --max-bytes 768M --expect-release 120"
@@ -24,7 +24,7 @@ await 90 1 grep -q "^flood: .* accepted" /tmp/flood-a.log || fail "first flood d
 cat /tmp/flood-a.log
 # From the second address, while the first flood's clients are still
 # there: 1 accepted (3 regions of 256 MiB fill the 768 MiB budget).
-$FLOOD --from $OTHER_IP --clients 5 --expect-accepted 1 \
+$FLOOD --from "$OTHER_IP" --clients 5 --expect-accepted 1 \
     --expect-reason "memory budget is used up" > /tmp/flood-b.log 2>&1
 b=$?
 cat /tmp/flood-b.log
