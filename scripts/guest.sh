@@ -6,19 +6,21 @@ qemu_accel() {
     if [ "${FASTSWAP_KVM:-0}" = 1 ] && [ -w /dev/kvm ]; then echo "-accel kvm -cpu host"; else echo "-accel tcg -cpu max"; fi
 }
 
-# run_guest SCENARIO LOG [TIMEOUT_S] [NET]: boots one guest that runs
+# run_guest SCENARIO LOG [TIMEOUT_S] [NET] [MAC]: boots one guest that runs
 # /tests/SCENARIO.sh, with a fresh 512 MiB virtio swap disk; output to LOG.
 # NET is "none" or the options of a QEMU socket netdev for the RDMA testbed.
 # The guest boots $BZIMAGE with $INITRAMFS (see kernel_env in lib.sh) unless
 # GUEST_BZIMAGE / GUEST_INITRD name others; GUEST_MEM (MiB, default 1024)
-# and GUEST_APPEND (kernel command line) are per guest.
+# and GUEST_APPEND (kernel command line) are per guest. Every guest gets the
+# testbed's addresses on its command line (TESTBED_APPEND, lib.sh); MAC is
+# its network card's (default: the client guest's).
 # The disk has no indirect descriptors: virtio's indirect table is a
 # GFP_ATOMIC kmalloc per request, which under swap pressure (KASAN's
 # quarantine makes it likely) fails with a "page allocation failure" splat.
 # virtio falls back to the ring, so nothing is lost, but the splat fails
 # the test that checks dmesg; with the ring alone no allocation is made.
 run_guest() {
-    local scenario=$1 logf=$2 timeout_s=${3:-900} net=${4:-none} mac=${5:-52:54:00:12:34:02}
+    local scenario=$1 logf=$2 timeout_s=${3:-900} net=${4:-none} mac=${5:-$CLIENT_MAC}
     local disk nic=(-nic none)
     disk=$(mktemp "$OUT/swap.XXXXXX.img")
     truncate -s 512M "$disk"
@@ -29,7 +31,7 @@ run_guest() {
     timeout --foreground -k 5 "$timeout_s" qemu-system-x86_64 $(qemu_accel) \
         -m "${GUEST_MEM:-1024}" -smp 2 -nographic -no-reboot \
         -kernel "${GUEST_BZIMAGE:-$BZIMAGE}" -initrd "${GUEST_INITRD:-$INITRAMFS}" \
-        -append "console=ttyS0 panic=-1 fstest=$scenario fswatchdog=$((timeout_s - 30)) ${GUEST_APPEND:-}" \
+        -append "console=ttyS0 panic=-1 fstest=$scenario fswatchdog=$((timeout_s - 30)) $TESTBED_APPEND ${GUEST_APPEND:-}" \
         -drive file="$disk",if=none,id=swap,format=raw,cache=unsafe \
         -device virtio-blk-pci,drive=swap,indirect_desc=off \
         "${nic[@]}" </dev/null >"$logf" 2>&1
@@ -66,7 +68,7 @@ run_rdma_pair() {
     # It outlives the client: it starts up to 2 minutes earlier.
     GUEST_MEM=1536 GUEST_APPEND="farmem_size=${FARMEM_SIZE:-256M} ${SERVER_APPEND:-}" \
         GUEST_BZIMAGE=${SERVER_BZIMAGE:-$BZIMAGE} GUEST_INITRD=${SERVER_INITRD:-$INITRAMFS} \
-        run_guest farmem-server "$slog" "$((timeout_s + 150))" "$snet" 52:54:00:12:34:01 2>/dev/null &
+        run_guest farmem-server "$slog" "$((timeout_s + 150))" "$snet" "$SERVER_MAC" 2>/dev/null &
     spid=$!
     for ((i = 0; i < 240; i++)); do
         grep -q "listening on port" "$slog" 2>/dev/null && break

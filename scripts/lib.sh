@@ -8,7 +8,22 @@ KTARBALL=${FASTSWAP_KTARBALL:-/usr/src/linux-source-6.12.tar.xz}
 BINDGEN=$CACHE/bindgen/bin/bindgen
 RUSTC_KERNEL=/usr/bin/rustc
 OUT=$ROOT/build                 # per-checkout products: modules, initramfs, logs
-SERVER_IP=192.0.2.1   # the testbed guests, see tests/guest/lib.sh
+
+# The two-guest RDMA testbed (scripts/guest.sh), defined here only:
+# TEST-NET-1 addresses (RFC 5737) on a QEMU socket network that exists only
+# between the two guests. run_guest gives every guest these values on its
+# kernel command line (TESTBED_APPEND), and tests/guest/lib.sh sets the
+# same variables from it. (A test's "# server-log:" lines are matched as
+# written, so the few naming an address keep it literal.)
+SERVER_IP=192.0.2.1            # the far memory server guest
+CLIENT_IP=192.0.2.2            # the client guest
+OTHER_IP=192.0.2.3             # a second address tests add to the client guest
+NOWHERE_IP=192.0.2.99          # an address no guest has (an unreachable server)
+PORT=50000                     # farmem-server's port on the server guest
+SERVER_MAC=52:54:00:12:34:01
+CLIENT_MAC=52:54:00:12:34:02
+NOWHERE_MAC=52:54:00:12:34:99  # a MAC no guest has: an ARP entry naming it cuts a path
+TESTBED_APPEND="fs_server_ip=$SERVER_IP fs_client_ip=$CLIENT_IP fs_other_ip=$OTHER_IP fs_nowhere_ip=$NOWHERE_IP fs_port=$PORT fs_nowhere_mac=$NOWHERE_MAC"
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }

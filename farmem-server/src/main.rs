@@ -1,11 +1,11 @@
 use clap::{CommandFactory, Parser};
 use cli_support::Parsed;
 use farmem_server::budget::{self, MemInfo};
-use farmem_server::clients::Limits;
 use farmem_server::duration::{Interval, Seconds};
 use farmem_server::exit::{self, Exit};
 use farmem_server::liveness;
 use farmem_server::logging;
+use farmem_server::registry::Limits;
 use farmem_server::server::{self, Config, ServerError};
 use farmem_server::size::Size;
 use farmem_server::system::{self, MemlockError};

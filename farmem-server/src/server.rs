@@ -11,11 +11,11 @@
 //! disconnected and their regions freed.
 
 use crate::budget;
-use crate::clients::{Admit, Clients, Expired, Limits, Registered};
 use crate::liveness::{self, Answer, Dead, Liveness, Probe};
 use crate::logging::{RateLimit, ShortId};
 use crate::peer::Peer;
 use crate::protocol::{self, AcceptReply, ConnectRequest, Status};
+use crate::registry::{Admit, Expired, Limits, Registered, Registry};
 use crate::system;
 use crate::verbs::{
     AsyncEvent, AsyncEvents, AsyncTarget, CmEvent, CmId, Completion, Device, EventChannel,
@@ -318,7 +318,7 @@ struct Server {
     // that keep their devices open, connections (QPs) before regions (PDs).
     watchers: Watchers,
     conns: HashMap<usize, Conn>,
-    clients: Clients<Region, Join>,
+    clients: Registry<Region, Join>,
 }
 
 pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), ServerError> {
@@ -358,7 +358,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
         poll_at: None,
         watchers: Watchers::default(),
         conns: HashMap::new(),
-        clients: Clients::new(cfg.limits),
+        clients: Registry::new(cfg.limits),
     };
     tokio::pin!(shutdown);
     let result = loop {
@@ -457,7 +457,7 @@ impl Server {
                     }
                 }
             }
-            EventKind::Disconnected => {
+            EventKind::Disconnected | EventKind::TimewaitExit => {
                 let key = ev.id_key();
                 drop(ev);
                 self.disconnected(key);
@@ -491,7 +491,13 @@ impl Server {
                     );
                 }
             }
-            EventKind::DeviceRemoval | EventKind::Other(_) => {
+            // (The events of outgoing connections, which the server
+            // does not make, are taken as any other.)
+            EventKind::DeviceRemoval
+            | EventKind::AddrResolved
+            | EventKind::RouteResolved
+            | EventKind::Rejected
+            | EventKind::Other(_) => {
                 let name = ev.name();
                 let key = ev.id_key();
                 drop(ev);
@@ -1142,7 +1148,7 @@ impl Server {
     }
 
     /// Frees the region of a lingering session removed to let a new
-    /// client in (`Clients::make_room`).
+    /// client in (`Registry::make_room`).
     fn evicted_lingering(&mut self, e: Expired<Region>, req: &ConnectRequest, peer: &Peer) {
         self.drop_queues(e.client_id);
         let size = e.region.size();

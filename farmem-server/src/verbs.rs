@@ -1,5 +1,6 @@
 //! Thin owning wrappers over librdmacm and libibverbs (through rdma-sys).
-//! Every raw call lives here; the server logic uses these types only.
+//! Every raw call lives here; the server logic and farmem-probe's
+//! connection (`probe_connection`) use these types only.
 
 use crate::peer::Peer;
 use rdma_sys::*;
@@ -7,21 +8,24 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddrV4};
 use std::os::fd::RawFd;
 use std::ptr::{self, NonNull};
+use std::time::Duration;
+
+/// The last OS error, as "`what`: error".
+fn os_error(what: &str) -> io::Error {
+    let e = io::Error::last_os_error();
+    io::Error::new(e.kind(), format!("{what}: {e}"))
+}
 
 fn check(rc: i32, what: &'static str) -> io::Result<()> {
     if rc == 0 {
         Ok(())
     } else {
-        let e = io::Error::last_os_error();
-        Err(io::Error::new(e.kind(), format!("{what}: {e}")))
+        Err(os_error(what))
     }
 }
 
 fn non_null<T>(p: *mut T, what: &'static str) -> io::Result<NonNull<T>> {
-    NonNull::new(p).ok_or_else(|| {
-        let e = io::Error::last_os_error();
-        io::Error::new(e.kind(), format!("{what}: {e}"))
-    })
+    NonNull::new(p).ok_or_else(|| os_error(what))
 }
 
 /// rdma_cma.h's RDMA_MAX_RESP_RES (not in rdma-sys): as responder
@@ -71,8 +75,24 @@ impl EventChannel {
         Ok(NonNull::new(ev).map(CmEvent))
     }
 
-    /// A listening id bound to `addr`.
-    pub fn listen(&self, addr: SocketAddrV4, backlog: i32) -> io::Result<CmId> {
+    /// The next event, waiting up to `timeout` for one; None when none
+    /// came.
+    pub fn wait_event(&self, timeout: Duration) -> io::Result<Option<CmEvent>> {
+        let mut pfd = libc::pollfd {
+            fd: self.fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd for the call's duration.
+        match unsafe { libc::poll(&mut pfd, 1, timeout.as_millis() as i32) } {
+            n if n < 0 => Err(io::Error::last_os_error()),
+            0 => Ok(None),
+            _ => self.next_event(),
+        }
+    }
+
+    /// A new id on the channel (TCP port space), to listen or connect with.
+    pub fn create_id(&self) -> io::Result<CmId> {
         let mut id = ptr::null_mut();
         // SAFETY: valid channel and out pointer.
         check(
@@ -86,7 +106,12 @@ impl EventChannel {
             },
             "rdma_create_id",
         )?;
-        let id = CmId(non_null(id, "rdma_create_id")?);
+        Ok(CmId(non_null(id, "rdma_create_id")?))
+    }
+
+    /// A listening id bound to `addr`.
+    pub fn listen(&self, addr: SocketAddrV4, backlog: i32) -> io::Result<CmId> {
+        let id = self.create_id()?;
         let mut sin = sockaddr_in(addr);
         // SAFETY: sin is a valid sockaddr_in for the call's duration.
         check(
@@ -105,7 +130,8 @@ impl EventChannel {
 impl Drop for EventChannel {
     fn drop(&mut self) {
         // SAFETY: every id on the channel is destroyed before the channel
-        // (the server drops its ids first).
+        // (the server drops its ids first, the probe's connection holds
+        // its id in a field before the channel's).
         unsafe { rdma_destroy_event_channel(self.0.as_ptr()) };
     }
 }
@@ -127,8 +153,16 @@ pub struct CmEvent(NonNull<rdma_cm_event>);
 #[derive(Debug, PartialEq, Eq)]
 pub enum EventKind {
     ConnectRequest,
+    /// An outgoing connection's address (an RDMA device) is resolved.
+    AddrResolved,
+    /// An outgoing connection's route is resolved.
+    RouteResolved,
+    /// The peer refused an outgoing connection.
+    Rejected,
     Established,
     Disconnected,
+    /// A disconnected connection's time wait ended.
+    TimewaitExit,
     /// The id's RDMA device is going away: destroy the id.
     DeviceRemoval,
     /// The address the id is bound to moved (to another device or another
@@ -147,8 +181,12 @@ impl CmEvent {
         use rdma_cm_event_type::*;
         match self.raw().event {
             RDMA_CM_EVENT_CONNECT_REQUEST => EventKind::ConnectRequest,
+            RDMA_CM_EVENT_ADDR_RESOLVED => EventKind::AddrResolved,
+            RDMA_CM_EVENT_ROUTE_RESOLVED => EventKind::RouteResolved,
+            RDMA_CM_EVENT_REJECTED => EventKind::Rejected,
             RDMA_CM_EVENT_ESTABLISHED => EventKind::Established,
-            RDMA_CM_EVENT_DISCONNECTED | RDMA_CM_EVENT_TIMEWAIT_EXIT => EventKind::Disconnected,
+            RDMA_CM_EVENT_DISCONNECTED => EventKind::Disconnected,
+            RDMA_CM_EVENT_TIMEWAIT_EXIT => EventKind::TimewaitExit,
             RDMA_CM_EVENT_DEVICE_REMOVAL => EventKind::DeviceRemoval,
             RDMA_CM_EVENT_ADDR_CHANGE => EventKind::AddrChange,
             other => EventKind::Other(other),
@@ -161,6 +199,11 @@ impl CmEvent {
         s.to_string_lossy().into_owned()
     }
 
+    /// The event's status: for a reject, the CM's reason code.
+    pub fn status(&self) -> i32 {
+        self.raw().status
+    }
+
     /// The connection's id (for a connect request, a new id we now own).
     pub fn id_key(&self) -> usize {
         self.raw().id as usize
@@ -171,6 +214,8 @@ impl CmEvent {
         NonNull::new(self.raw().id).map(CmId)
     }
 
+    /// The private data of a connection event (a connect request, an
+    /// established connection's accept, a reject).
     pub fn private_data(&self) -> &[u8] {
         // SAFETY: for connection events `param.conn` is the active member and
         // its private data is valid until the event is acked.
@@ -247,35 +292,167 @@ impl CmId {
     /// accepts with `data`, taking as many RDMA reads from the client at
     /// once as it asked for, up to what the device serves per QP.
     pub fn accept(&self, region: &Region, data: &[u8]) -> io::Result<()> {
-        // SAFETY: a zeroed init attr is valid; fields are set below.
-        let mut attr: ibv_qp_init_attr = unsafe { std::mem::zeroed() };
-        attr.send_cq = region.cq.as_ptr();
-        attr.recv_cq = region.cq.as_ptr();
-        attr.qp_type = ibv_qp_type::IBV_QPT_RC;
-        attr.cap.max_send_wr = 1;
-        attr.cap.max_recv_wr = 1;
-        attr.cap.max_send_sge = 1;
-        attr.cap.max_recv_sge = 1;
-        // SAFETY: valid id, PD and CQ of the same device.
-        check(
-            unsafe { rdma_create_qp(self.0.as_ptr(), region.pd.as_ptr(), &mut attr) },
-            "rdma_create_qp",
-        )?;
-        // SAFETY: zeroed conn params are valid; fields are set below.
-        let mut p: rdma_conn_param = unsafe { std::mem::zeroed() };
-        p.private_data = data.as_ptr().cast();
-        p.private_data_len = data.len() as u8;
+        self.create_qp(region.pd, region.cq, 1)?;
+        let mut p = conn_param(data);
         // librdmacm grants min(the client's initiator depth, the device's
         // max_qp_rd_atom) for this value; the client's readahead keeps
         // several reads in flight per queue.
         p.responder_resources = RDMA_MAX_RESP_RES;
         p.initiator_depth = 0;
-        p.rnr_retry_count = 7;
         // SAFETY: valid id with a QP; data outlives the call.
         check(
             unsafe { rdma_accept(self.0.as_ptr(), &mut p) },
             "rdma_accept",
         )
+    }
+
+    /// Creates the id's RC queue pair in protection domain `pd`, both its
+    /// queues completing on `cq`, with room for `max_send_wr` sends and one
+    /// receive of one SGE each.
+    fn create_qp(
+        &self,
+        pd: NonNull<ibv_pd>,
+        cq: NonNull<ibv_cq>,
+        max_send_wr: u32,
+    ) -> io::Result<()> {
+        // SAFETY: a zeroed init attr is valid; fields are set below.
+        let mut attr: ibv_qp_init_attr = unsafe { std::mem::zeroed() };
+        attr.send_cq = cq.as_ptr();
+        attr.recv_cq = cq.as_ptr();
+        attr.qp_type = ibv_qp_type::IBV_QPT_RC;
+        attr.cap.max_send_wr = max_send_wr;
+        attr.cap.max_recv_wr = 1;
+        attr.cap.max_send_sge = 1;
+        attr.cap.max_recv_sge = 1;
+        // SAFETY: valid id, PD and CQ of the same device.
+        check(
+            unsafe { rdma_create_qp(self.0.as_ptr(), pd.as_ptr(), &mut attr) },
+            "rdma_create_qp",
+        )
+    }
+
+    /// Destroys the id's QP now, if it has one (drop would, but only with
+    /// the id): before the PD and CQ it was created on go.
+    pub fn destroy_qp(&mut self) {
+        // SAFETY: valid id; `qp` is null or the id's QP, and
+        // rdma_destroy_qp sets it to null, so drop does not destroy it
+        // again.
+        unsafe {
+            if !self.0.as_ref().qp.is_null() {
+                rdma_destroy_qp(self.0.as_ptr());
+            }
+        }
+    }
+
+    /// Starts resolving `to`, from the local address `from` (any if None),
+    /// to an RDMA device and address: an [`EventKind::AddrResolved`] event
+    /// reports it done, within `timeout_ms`.
+    pub fn resolve_addr(
+        &self,
+        from: Option<Ipv4Addr>,
+        to: SocketAddrV4,
+        timeout_ms: i32,
+    ) -> io::Result<()> {
+        let mut dst = sockaddr_in(to);
+        let mut src = from.map(|ip| sockaddr_in(SocketAddrV4::new(ip, 0)));
+        let src_ptr = src
+            .as_mut()
+            .map_or(ptr::null_mut(), |s| s as *mut libc::sockaddr_in as *mut _);
+        // SAFETY: valid id; both addresses live through the call, which
+        // copies them.
+        check(
+            unsafe {
+                rdma_resolve_addr(
+                    self.0.as_ptr(),
+                    src_ptr,
+                    &mut dst as *mut libc::sockaddr_in as *mut _,
+                    timeout_ms,
+                )
+            },
+            "rdma_resolve_addr",
+        )
+    }
+
+    /// Starts resolving the route to the resolved address: an
+    /// [`EventKind::RouteResolved`] event reports it done, within
+    /// `timeout_ms`.
+    pub fn resolve_route(&self, timeout_ms: i32) -> io::Result<()> {
+        // SAFETY: valid id (resolving a route before the address fails).
+        check(
+            unsafe { rdma_resolve_route(self.0.as_ptr(), timeout_ms) },
+            "rdma_resolve_route",
+        )
+    }
+
+    /// Creates the QP of an outgoing connection for `page` (in its
+    /// protection domain, completing on its CQ), with room for 4 sends.
+    pub fn create_qp_for(&self, page: &LocalPage) -> io::Result<()> {
+        self.create_qp(page.pd, page.cq, 4)
+    }
+
+    /// Connects, with `data` as the connect request's private data, asking
+    /// for `initiator_depth` RDMA reads in flight at once and `retry_count`
+    /// retries of a transfer the peer does not acknowledge. An
+    /// [`EventKind::Established`] or [`EventKind::Rejected`] event answers.
+    pub fn connect(&self, data: &[u8], initiator_depth: u8, retry_count: u8) -> io::Result<()> {
+        let mut p = conn_param(data);
+        p.initiator_depth = initiator_depth;
+        p.retry_count = retry_count;
+        // SAFETY: valid id with a QP; the private data is copied.
+        check(
+            unsafe { rdma_connect(self.0.as_ptr(), &mut p) },
+            "rdma_connect",
+        )
+    }
+
+    /// Posts a signaled RDMA WRITE (`write`) or READ of `page`'s whole
+    /// buffer to or from the remote address `addr` with `rkey`; the
+    /// completion lands in `page`'s CQ ([`LocalPage::poll_status`]).
+    pub fn post_transfer(
+        &self,
+        page: &mut LocalPage,
+        write: bool,
+        addr: u64,
+        rkey: u32,
+    ) -> io::Result<()> {
+        // SAFETY: valid MR.
+        let lkey = unsafe { page.mr.as_ref().lkey };
+        let mut sge = ibv_sge {
+            addr: page.buf.as_mut_ptr() as u64,
+            length: PAGE_SIZE as u32,
+            lkey,
+        };
+        // SAFETY: a zeroed work request is valid; fields are set below.
+        let mut wr: ibv_send_wr = unsafe { std::mem::zeroed() };
+        wr.sg_list = &mut sge;
+        wr.num_sge = 1;
+        wr.opcode = if write {
+            ibv_wr_opcode::IBV_WR_RDMA_WRITE
+        } else {
+            ibv_wr_opcode::IBV_WR_RDMA_READ
+        };
+        wr.send_flags = ibv_send_flags::IBV_SEND_SIGNALED.0;
+        wr.wr.rdma = rdma_t {
+            remote_addr: addr,
+            rkey,
+        };
+        self.post_send(&mut wr)
+    }
+
+    /// Posts `wr` (which the provider copies) on the connection's QP.
+    fn post_send(&self, wr: &mut ibv_send_wr) -> io::Result<()> {
+        // SAFETY: valid id; `qp` is null or the id's QP.
+        let qp = unsafe { self.0.as_ref().qp };
+        if qp.is_null() {
+            return Err(io::Error::other("the connection has no queue pair"));
+        }
+        let mut bad = ptr::null_mut();
+        // SAFETY: a live QP and a well-formed request whose memory (its
+        // SGEs) outlives the call; the provider copies the request.
+        match unsafe { ibv_post_send(qp, wr, &mut bad) } {
+            0 => Ok(()),
+            rc => Err(io::Error::from_raw_os_error(rc.abs())),
+        }
     }
 
     /// The RDMA reads the connected QP takes from the peer at once, as
@@ -314,11 +491,6 @@ impl CmId {
     /// connects allows remote writes, so the peer's device answers it
     /// without touching memory; the peer's software sees nothing.
     pub fn post_probe(&self, wr_id: u64) -> io::Result<()> {
-        // SAFETY: valid id; `qp` is null or the id's QP.
-        let qp = unsafe { self.0.as_ref().qp };
-        if qp.is_null() {
-            return Err(io::Error::other("the connection has no queue pair"));
-        }
         // SAFETY: a zeroed work request is valid: no SGEs, no next request.
         let mut wr: ibv_send_wr = unsafe { std::mem::zeroed() };
         wr.wr_id = wr_id;
@@ -331,19 +503,25 @@ impl CmId {
             remote_addr: 0,
             rkey: 0,
         };
-        let mut bad = ptr::null_mut();
-        // SAFETY: a live QP and a well-formed request that outlives the
-        // call (the provider copies it); no memory is referenced.
-        match unsafe { ibv_post_send(qp, &mut wr, &mut bad) } {
-            0 => Ok(()),
-            rc => Err(io::Error::from_raw_os_error(rc.abs())),
-        }
+        // No memory is referenced.
+        self.post_send(&mut wr)
     }
 
     pub fn disconnect(&self) {
         // SAFETY: valid id; disconnecting an unconnected id just fails.
         unsafe { rdma_disconnect(self.0.as_ptr()) };
     }
+}
+
+/// Connection parameters with `data` as the private data and RNR retries
+/// without end (7); the rest zero.
+fn conn_param(data: &[u8]) -> rdma_conn_param {
+    // SAFETY: zeroed conn params are valid; fields are set below.
+    let mut p: rdma_conn_param = unsafe { std::mem::zeroed() };
+    p.private_data = data.as_ptr().cast();
+    p.private_data_len = data.len() as u8;
+    p.rnr_retry_count = 7;
+    p
 }
 
 impl Drop for CmId {
@@ -617,12 +795,8 @@ impl Region {
         loop {
             // SAFETY: all-zero work completions are valid to be filled in.
             let mut wc: [ibv_wc; BATCH] = unsafe { std::mem::zeroed() };
-            // SAFETY: a valid CQ and room for BATCH entries.
-            let n = unsafe { ibv_poll_cq(self.cq.as_ptr(), BATCH as i32, wc.as_mut_ptr()) };
-            if n < 0 {
-                return Err(io::Error::other(format!("ibv_poll_cq failed ({n})")));
-            }
-            for c in &wc[..n as usize] {
+            let n = poll_cq(self.cq, &mut wc)?;
+            for c in &wc[..n] {
                 let result = if c.status == ibv_wc_status::IBV_WC_SUCCESS {
                     Ok(())
                 } else {
@@ -644,11 +818,19 @@ impl Region {
                     result,
                 });
             }
-            if (n as usize) < BATCH {
+            if n < BATCH {
                 return Ok(());
             }
         }
     }
+}
+
+/// Takes up to `wc.len()` completions from `cq` without blocking; how
+/// many it took.
+fn poll_cq(cq: NonNull<ibv_cq>, wc: &mut [ibv_wc]) -> io::Result<usize> {
+    // SAFETY: a valid CQ and room for `wc.len()` entries.
+    let n = unsafe { ibv_poll_cq(cq.as_ptr(), wc.len() as i32, wc.as_mut_ptr()) };
+    usize::try_from(n).map_err(|_| io::Error::other(format!("ibv_poll_cq failed ({n})")))
 }
 
 /// A work completion: its request's id, and whether it succeeded (or
@@ -692,7 +874,7 @@ impl PartialRegion {
 }
 
 fn teardown(
-    pd: NonNull<ibv_pd>,
+    pd: Option<NonNull<ibv_pd>>,
     cq: Option<NonNull<ibv_cq>>,
     mr: Option<NonNull<ibv_mr>>,
     mem: Option<NonNull<libc::c_void>>,
@@ -710,24 +892,90 @@ fn teardown(
         if let Some(cq) = cq {
             ibv_destroy_cq(cq.as_ptr());
         }
-        ibv_dealloc_pd(pd.as_ptr());
+        if let Some(pd) = pd {
+            ibv_dealloc_pd(pd.as_ptr());
+        }
     }
 }
 
 impl Drop for PartialRegion {
     fn drop(&mut self) {
-        teardown(self.pd, self.cq, self.mr, self.mem, self.size);
+        teardown(Some(self.pd), self.cq, self.mr, self.mem, self.size);
     }
 }
 
 impl Drop for Region {
     fn drop(&mut self) {
         teardown(
-            self.pd,
+            Some(self.pd),
             Some(self.cq),
             Some(self.mr),
             Some(self.mem),
             self.size,
         );
+    }
+}
+
+/// The size of a [`LocalPage`].
+pub const PAGE_SIZE: usize = 4096;
+
+/// A one-page buffer registered for local access in its own protection
+/// domain, with a completion queue: what an outgoing connection (the
+/// probe's) writes remote pages from and reads them into.
+///
+/// # Invariants
+///
+/// As for [`Device`]: dropped while the `CmId` it was made for still
+/// exists, after that id's QP is destroyed ([`CmId::destroy_qp`]).
+pub struct LocalPage {
+    pd: NonNull<ibv_pd>,
+    cq: NonNull<ibv_cq>,
+    mr: NonNull<ibv_mr>,
+    buf: Box<[u8; PAGE_SIZE]>,
+}
+
+impl LocalPage {
+    /// A zeroed page registered on `device`, with a 16-entry CQ.
+    pub fn new(device: &Device) -> io::Result<Self> {
+        let ctx = device.0.as_ptr();
+        // SAFETY: a valid device context (Device's invariant).
+        let pd = NonNull::new(unsafe { ibv_alloc_pd(ctx) });
+        // SAFETY: as above.
+        let cq =
+            NonNull::new(unsafe { ibv_create_cq(ctx, 16, ptr::null_mut(), ptr::null_mut(), 0) });
+        let (Some(pd), Some(cq)) = (pd, cq) else {
+            let e = os_error("ibv_alloc_pd/ibv_create_cq");
+            teardown(pd, cq, None, None, 0);
+            return Err(e);
+        };
+        let mut buf = Box::new([0u8; PAGE_SIZE]);
+        let access = ibv_access_flags::IBV_ACCESS_LOCAL_WRITE.0 as i32;
+        // SAFETY: a valid PD; the buffer is boxed (it does not move) and
+        // outlives the MR, deregistered in drop before the box is freed.
+        let mr = unsafe { ibv_reg_mr(pd.as_ptr(), buf.as_mut_ptr().cast(), PAGE_SIZE, access) };
+        let Some(mr) = NonNull::new(mr) else {
+            let e = os_error("ibv_reg_mr");
+            teardown(Some(pd), Some(cq), None, None, 0);
+            return Err(e);
+        };
+        Ok(Self { pd, cq, mr, buf })
+    }
+
+    pub fn buffer(&mut self) -> &mut [u8; PAGE_SIZE] {
+        &mut self.buf
+    }
+
+    /// The status of the next work completion (0 is success), or None when
+    /// there is none yet.
+    pub fn poll_status(&self) -> io::Result<Option<u32>> {
+        // SAFETY: an all-zero work completion is valid to be filled in.
+        let mut wc: [ibv_wc; 1] = unsafe { std::mem::zeroed() };
+        Ok((poll_cq(self.cq, &mut wc)? > 0).then_some(wc[0].status))
+    }
+}
+
+impl Drop for LocalPage {
+    fn drop(&mut self) {
+        teardown(Some(self.pd), Some(self.cq), Some(self.mr), None, 0);
     }
 }

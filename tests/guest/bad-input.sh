@@ -18,13 +18,12 @@ refuse "memcg_reclaim_offload_cpu=-2" sh -c 'echo -2 > /proc/sys/vm/memcg_reclai
 load_dram size=$(by_kernel 32M 16M)
 refuse "a second fastswap_dram.ko" insmod $MOD/fastswap_dram.ko
 cgroup memory.max $(by_kernel 64M 32M)
-disk0=$(disk_writes)
+mark_swap
 expect "workload verifies with a full pool" in_cgroup $W verify --size $(by_kernel 160M 80M) --passes 2
-disk=$(( $(disk_writes) - disk0 ))
+swap_since_mark
 echo "failed_stores=$(fs failed_stores) backend failed_stores=$(backend failed_stores) disk sectors written=$disk"
 [ "$(fs failed_stores)" -gt 0 ] || fail "no store was refused by a full pool"
 [ "$disk" -gt 0 ] || fail "refused pages did not reach the swap device"
 ok "full pool falls back to the swap device"
 refuse "rmmod fastswap_dram while fastswap uses it" rmmod fastswap_dram
-expect "rmmod fastswap" rmmod fastswap
-expect "rmmod fastswap_dram" rmmod fastswap_dram
+unload_modules dram

@@ -24,9 +24,9 @@ total=$(awk '/MemTotal/ { print int($2 / 1024) }' /proc/meminfo)
 [ -n "$cap" ] || fail "no capacity in dmesg"
 echo "default capacity $cap MiB of $total MiB RAM"
 size=$((total + $(by_kernel 200 50)))
-disk0=$(disk_writes)
+mark_swap
 expect "$size MiB verifies in a guest with $total MiB" $W verify --size ${size}M
-disk=$(($(disk_writes) - disk0))
+swap_since_mark
 echo "stores=$(fs succ_stores) failed=$(fs failed_stores) pool pages now=$(backend pages) disk sectors=$disk"
 ! dmesg | grep -q "page allocation failure" || fail "an allocation failure was reported"
 ! dmesg | grep -q "Out of memory" || fail "the OOM killer ran"

@@ -52,14 +52,14 @@ echo "$out" | grep -q "^capacity *512.0 MiB" || fail "the table does not show th
 # (debug kernel: 80 MiB through 32 MiB), watched every second.
 cgroup memory.max $(by_kernel 64M 32M)
 run $C status --json; before=$out
-out0=$(vmstat pswpout); in0=$(vmstat pswpin)
+mark_swap
 $C watch --json --interval 1 > /tmp/watch &
 watcher=$!
 expect "workload verifies" in_cgroup $W verify --size $(by_kernel 160M 80M)
 sleep 2   # one more refresh after the workload
 kill -INT $watcher; wait $watcher; wrc=$?
 run $C status --json; after=$out
-out=$(( $(vmstat pswpout) - out0 )); in=$(( $(vmstat pswpin) - in0 ))
+swap_since_mark
 stores=$(( $(jget stores "$after") - $(jget stores "$before") ))
 loads=$(( $(jget loads "$after") - $(jget loads "$before") ))
 echo "fastswapctl: stores +$stores, loads +$loads; /proc/vmstat: pswpout +$out, pswpin +$in"

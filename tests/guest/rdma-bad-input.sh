@@ -3,9 +3,9 @@
 # serving the next good client.
 # server-log: rejected connection from 192.0.2.2: not a fastswap client (bad magic)
 # server-log: reserved bytes are not zero
+# (server-log lines are matched as written: 192.0.2.2 is CLIENT_IP, scripts/lib.sh.)
 . /tests/lib.sh
-rdma_up $CLIENT_IP
-swap_on
+rdma_client
 R="insmod $MOD/fastswap_rdma.ko"
 refuse "sip=abc" $R sport=$PORT sip=abc cip=$CLIENT_IP
 dmesg_has 'invalid sip="abc"' || fail "no message for sip=abc"
@@ -19,10 +19,10 @@ dmesg_has "invalid nq=99: expected 1 to 2" || fail "no message for nq=99"
 ok "bad parameters rejected with a message"
 
 t0=$(uptime_s)
-refuse "unreachable server" $R sport=$PORT sip=192.0.2.99 cip=$CLIENT_IP
+refuse "unreachable server" $R sport=$PORT sip=$NOWHERE_IP cip=$CLIENT_IP
 t=$(( $(uptime_s) - t0 ))
 [ $t -le 30 ] || fail "unreachable server took ${t}s to fail"
-dmesg | grep -E "cannot resolve 192.0.2.99|192.0.2.99:$PORT unreachable|timed out" | tail -2
+dmesg | grep -E "cannot resolve $NOWHERE_IP|$NOWHERE_IP:$PORT unreachable|timed out" | tail -2
 ok "unreachable server fails in ${t}s"
 
 t0=$(uptime_s)
@@ -46,8 +46,7 @@ for case in "bad-version:unsupported protocol version" "status:status is not ok"
     kind=${case%%:*} why=${case#*:}
     farmem-probe bad-server $BAD $kind --secs 120 > /tmp/bad-server.log 2>&1 &
     bs=$!
-    for i in $(seq 40); do grep -q listening /tmp/bad-server.log && break; sleep 0.5; done
-    grep -q listening /tmp/bad-server.log || fail "bad-server did not start: $(cat /tmp/bad-server.log)"
+    await 40 0.5 grep -q listening /tmp/bad-server.log || fail "bad-server did not start: $(cat /tmp/bad-server.log)"
     refuse "client refuses an accept with $kind" $R sport=$BAD sip=$CLIENT_IP cip=$CLIENT_IP nq=1
     kill $bs; wait $bs 2>/dev/null
     dmesg_has "refusing the accept of server $CLIENT_IP:$BAD: $why" || fail "no message for an accept with $kind (want: $why)"

@@ -14,10 +14,9 @@
 # server-log: lingering session (no queue, kept for a reconnect) removed to make room for new client
 # server-log: freed 256 MiB region (0 of 300 MiB in use)
 . /tests/lib.sh
-rdma_up $CLIENT_IP
-swap_on
+rdma_client
 
-if grep -q fsphase=2 /proc/cmdline; then
+if [ "$(cmdline_arg fsphase)" = 2 ]; then
     server_reachable
     # This guest has the dead one's address and GID, and Soft-RoCE hands
     # out the same QP numbers after a boot: a connect request now would
@@ -45,10 +44,7 @@ if grep -q fsphase=2 /proc/cmdline; then
     exit 0
 fi
 
-load_rdma
-cgroup memory.max $(by_kernel 24M 16M)
-paused_workload $(by_kernel 48M 32M)
-[ "$(backend pages)" -gt 0 ] || fail "no page is held in far memory"
+paused_in_far_memory
 ok "far memory holds $(backend pages) pages; asking the harness to kill this guest"
 echo "FSTEST-KILL-CLIENT"
 sleep 600

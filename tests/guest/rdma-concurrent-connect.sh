@@ -9,8 +9,7 @@
 # server-args: --size 320M --memory 800M
 # server-log: registered 320 MiB region
 . /tests/lib.sh
-rdma_up $CLIENT_IP
-swap_on
+rdma_client
 server_reachable
 # (Debug kernel: 60 s of churn; the kernel client connects within 30 s.)
 farmem-probe churn $SERVER_IP $PORT --clients 4 --secs $(by_kernel 120 60) --hold 1 > /tmp/churn.log 2>&1 &

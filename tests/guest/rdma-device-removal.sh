@@ -9,8 +9,7 @@
 # server-args: --reconnect-linger 5s
 # server-log: did not reconnect within 5 s; freed 256 MiB region
 . /tests/lib.sh
-rdma_up $CLIENT_IP
-swap_on
+rdma_client
 load_rdma
 cgroup memory.max 24M
 paused_workload 48M
@@ -68,17 +67,16 @@ case $rc in
 esac
 [ "$(backend pages)" -eq 0 ] || fail "far memory still counts $(backend pages) pages after their owner exited"
 
-disk0=$(disk_writes)
+mark_swap
 refused0=$(fs failed_stores)
 expect "new workload verifies with the device gone" in_cgroup $W verify --size 48M
-disk=$(( $(disk_writes) - disk0 ))
+swap_since_mark
 [ "$(fs failed_stores)" -gt "$refused0" ] || fail "no store was refused after the device was removed"
 [ "$disk" -gt 0 ] || fail "refused pages did not reach the swap device"
 ok "new swap-outs went to the swap device ($disk sectors)"
 
 dmesg_has "unaccounted" && fail "readahead reads outlived the drain"
-expect "rmmod fastswap" rmmod fastswap
-expect "rmmod fastswap_rdma" rmmod fastswap_rdma
+unload_modules rdma
 dmesg_has "disconnected from the far memory server" || fail "no unload message"
 # The device's resources were all released: the driver takes a new link.
 expect "rxe0 can be added again" rdma link add rxe0 type rxe netdev eth0

@@ -4,9 +4,9 @@
 # server-log: client 494fe6b1 from 192.0.2.2: registered
 # server-log: client 28dea1b0 from 192.0.2.2: registered
 # server-log: closed its session; freed
+# (server-log lines are matched as written: 192.0.2.2 is CLIENT_IP, scripts/lib.sh.)
 . /tests/lib.sh
-rdma_up $CLIENT_IP
-swap_on
+rdma_client
 load_rdma
 cgroup memory.max $(by_kernel 24M 16M)
 in_cgroup $W verify --size $(by_kernel 48M 32M) &

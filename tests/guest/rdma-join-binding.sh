@@ -8,9 +8,10 @@
 # server-log: rejected connection from 192.0.2.3
 # server-log: queue joins from another address than the client's first queue
 # server-log: client has had all its queues; it takes no new ones
+# (server-log lines are matched as written: 192.0.2.3 is OTHER_IP, scripts/lib.sh.)
 . /tests/lib.sh
 rdma_up $CLIENT_IP
-ip addr add 192.0.2.3/24 dev eth0 || fail "second address"
+ip addr add "$OTHER_IP/24" dev eth0 || fail "second address"
 swap_on
 server_reachable
 farmem-probe sniff-id eth0 120 > /tmp/id 2>&1 &
@@ -28,11 +29,11 @@ in_cgroup $W verify --size $(by_kernel 48M 32M) &
 pid=$!
 J="farmem-probe join $SERVER_IP $PORT --id $id --queues $nq"
 expect "the kernel client's id from another address is refused" \
-    $J --queue 1 --from 192.0.2.3 --expect-reject "another address"
+    $J --queue 1 --from "$OTHER_IP" --expect-reject "another address"
 expect "the kernel client's id from its own address is refused (all its queues are in)" \
     $J --queue 1 --from $CLIENT_IP --expect-reject "takes no new ones"
 expect "a probe client's id from another address is refused while it joins" \
-    farmem-probe impostor $SERVER_IP $PORT --from 192.0.2.3
+    farmem-probe impostor $SERVER_IP $PORT --from "$OTHER_IP"
 expect "kernel client's data verifies alongside" wait $pid
 [ "$(fs succ_stores)" -gt 0 ] || fail "the kernel client swapped nothing out"
 dmesg_has "pages held there are lost" && fail "the kernel client lost its server"

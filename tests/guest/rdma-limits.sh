@@ -11,7 +11,7 @@
 # server-log: only 1 of 6 queues joined within 30 s; disconnected, freed 256 MiB region
 . /tests/lib.sh
 rdma_up $CLIENT_IP
-ip addr add 192.0.2.3/24 dev eth0 || fail "second address"
+ip addr add "$OTHER_IP/24" dev eth0 || fail "second address"
 swap_on
 server_reachable
 FLOOD="farmem-probe flood $SERVER_IP $PORT --queues 6 --max-bytes 768M --expect-release 120"
@@ -20,12 +20,11 @@ FLOOD="farmem-probe flood $SERVER_IP $PORT --queues 6 --max-bytes 768M --expect-
 $FLOOD --from $CLIENT_IP --clients 5 --expect-accepted 2 \
     --expect-reason "too many clients from this address" > /tmp/flood-a.log 2>&1 &
 a=$!
-for i in $(seq 90); do grep -q "^flood: .* accepted" /tmp/flood-a.log && break; sleep 1; done
-grep -q "^flood: .* accepted" /tmp/flood-a.log || fail "first flood did not get its answers: $(cat /tmp/flood-a.log)"
+await 90 1 grep -q "^flood: .* accepted" /tmp/flood-a.log || fail "first flood did not get its answers: $(cat /tmp/flood-a.log)"
 cat /tmp/flood-a.log
 # From the second address, while the first flood's clients are still
 # there: 1 accepted (3 regions of 256 MiB fill the 768 MiB budget).
-$FLOOD --from 192.0.2.3 --clients 5 --expect-accepted 1 \
+$FLOOD --from "$OTHER_IP" --clients 5 --expect-accepted 1 \
     --expect-reason "memory budget is used up" > /tmp/flood-b.log 2>&1
 b=$?
 cat /tmp/flood-b.log

@@ -15,21 +15,17 @@
 # could reconnect over it. (See the issue 12 notes.)
 # server-log: re-attached to its region
 . /tests/lib.sh
-rdma_up $CLIENT_IP
-swap_on
-load_rdma reconnect_timeout_s=20
-cgroup memory.max $(by_kernel 24M 16M)
+rdma_client
 
 # outage SECONDS: the path to the server is cut for SECONDS.
 outage() {
-    arp -i eth0 -s $SERVER_IP 52:54:00:12:34:99 || fail "poisoning the ARP entry"
+    cut_path
     sleep "$1"
-    arp -i eth0 -d $SERVER_IP || fail "restoring the ARP entry"
+    restore_path
 }
 
 # Phase 1: a 4 s outage inside the 20 s timeout.
-paused_workload $(by_kernel 48M 32M)
-[ "$(backend pages)" -gt 0 ] || fail "no page is held in far memory"
+paused_in_far_memory reconnect_timeout_s=20
 ok "far memory holds $(backend pages) pages; cutting the path to the server for 4 s"
 touch /tmp/go
 sleep 1
@@ -75,5 +71,4 @@ ok "an outage longer than reconnect_timeout_s: SIGBUS"
 dmesg_has "far memory server $SERVER_IP:$PORT" || fail "no loss declared after the timeout"
 [ "$(cat /sys/kernel/mm/fastswap/state)" = lost ] || fail "state $(cat /sys/kernel/mm/fastswap/state) after the timeout"
 expect "new workload verifies with the far memory lost" in_cgroup $W verify --size $(by_kernel 48M 32M)
-expect "rmmod fastswap" rmmod fastswap
-expect "rmmod fastswap_rdma" rmmod fastswap_rdma
+unload_modules rdma

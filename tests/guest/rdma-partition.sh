@@ -12,12 +12,8 @@
 # server-log: keeping its region for 600 s for a reconnect
 # server-log: lingering session (no queue, kept for a reconnect) removed to make room for new client
 . /tests/lib.sh
-rdma_up $CLIENT_IP
-swap_on
-load_rdma reconnect_timeout_s=5
-cgroup memory.max $(by_kernel 24M 16M)
-paused_workload $(by_kernel 48M 32M)
-[ "$(backend pages)" -gt 0 ] || fail "no page is held in far memory"
+rdma_client
+paused_in_far_memory reconnect_timeout_s=5
 refuse "a second client is refused while the first holds the budget" \
     farmem-probe join $SERVER_IP $PORT --id 5ca1ab1e --queues 1
 ok "far memory holds $(backend pages) pages; cutting the path to the server"
@@ -25,20 +21,17 @@ ok "far memory holds $(backend pages) pages; cutting the path to the server"
 # table for every frame. (A blackhole route would not do: Soft-RoCE looks
 # routes up on its own interface, where the kernel takes a failed lookup
 # to mean the peer is on the link.)
-arp -i eth0 -s $SERVER_IP 52:54:00:12:34:99 || fail "poisoning the ARP entry"
+cut_path
 touch /tmp/go
-for i in $(seq 120); do
-    dmesg_has "far memory server $SERVER_IP:$PORT" && break
-    sleep 0.5
-done
-arp -i eth0 -d $SERVER_IP || fail "restoring the ARP entry"
+await 120 0.5 dmesg_has "far memory server $SERVER_IP:$PORT"
+restore_path
 dmesg_has "far memory server $SERVER_IP:$PORT" || fail "no loss declared within 60 s of losing the path"
 ok "loss declared: $(dmesg | grep -m1 "far memory server $SERVER_IP")"
 wait $pid
 rc=$?
 [ $rc -eq 135 ] || fail "the process with lost pages exited with $rc, expected SIGBUS (135)"
 ok "process faulting on a lost page got SIGBUS"
-for i in $(seq 30); do dmesg_has "disconnected every queue" && break; sleep 1; done
+await 30 1 dmesg_has "disconnected every queue"
 dmesg_has "disconnected every queue from $SERVER_IP:$PORT" || fail "the client did not disconnect its queues after the loss"
 # The server keeps the region once the last queue's disconnect arrives;
 # the new client removes it.
@@ -49,8 +42,8 @@ for i in $(seq 30); do
 done
 [ -n "$got" ] || fail "the server kept the lost client's region: a new client found no room within 60 s"
 ok "a new client got the memory the lost client held"
-disk0=$(disk_writes)
+mark_swap
 expect "new workload verifies with the far memory lost" in_cgroup $W verify --size $(by_kernel 48M 32M)
-[ $(( $(disk_writes) - disk0 )) -gt 0 ] || fail "refused pages did not reach the swap device"
-expect "rmmod fastswap" rmmod fastswap
-expect "rmmod fastswap_rdma" rmmod fastswap_rdma
+swap_since_mark
+[ "$disk" -gt 0 ] || fail "refused pages did not reach the swap device"
+unload_modules rdma

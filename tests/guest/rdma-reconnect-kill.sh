@@ -11,8 +11,7 @@
 # (their readahead reads were parked during the outage and read again).
 # server-log: re-attached to its region
 . /tests/lib.sh
-rdma_up $CLIENT_IP
-swap_on
+rdma_client
 load_rdma reconnect_timeout_s=120
 cgroup memory.max $(by_kernel 24M 16M)
 mkdir -p /shm && mount -t tmpfs -o size=128M shm /shm || fail "mounting a tmpfs"
@@ -25,18 +24,14 @@ done
 [ "$(backend pages)" -gt 0 ] || fail "no page is held in far memory"
 ok "far memory holds $(backend pages) pages of four tmpfs files; cutting the path to the server"
 
-arp -i eth0 -s $SERVER_IP 52:54:00:12:34:99 || fail "poisoning the ARP entry"
+cut_path
 for i in $files; do
     in_cgroup sh -c "md5sum /shm/f$i | cut -d' ' -f1 > /tmp/r$i.md5" &
     eval "reader$i=\$!"
 done
 # A transfer times out after 4 s; then the backend reconnects and the
 # faults wait.
-for s in $(seq 30); do
-    dmesg_has "reconnecting to $SERVER_IP:$PORT" && break
-    sleep 1
-done
-dmesg_has "reconnecting to $SERVER_IP:$PORT" || fail "no 'reconnecting' line in dmesg 30 s into the outage"
+await 30 1 dmesg_has "reconnecting to $SERVER_IP:$PORT" || fail "no 'reconnecting' line in dmesg 30 s into the outage"
 sleep 2
 # The reader itself is a child of the sh in $reader1: kill every process
 # of the cgroup reading /shm/f1.
@@ -51,13 +46,9 @@ sleep 3
 alive=0
 for p in $victims; do [ -d /proc/$p ] && alive=1; done
 [ $alive = 1 ] && ok "the killed reader still waits (uninterruptibly) for the reconnect"
-arp -i eth0 -d $SERVER_IP || fail "restoring the ARP entry"
+restore_path
 
-for s in $(seq 60); do
-    dmesg_has "reconnected to $SERVER_IP:$PORT" && break
-    sleep 1
-done
-dmesg_has "reconnected to $SERVER_IP:$PORT" || fail "no 'reconnected' line in dmesg 60 s after the outage"
+await 60 1 dmesg_has "reconnected to $SERVER_IP:$PORT" || fail "no 'reconnected' line in dmesg 60 s after the outage"
 ok "dmesg: $(dmesg | grep -m1 "reconnected to $SERVER_IP")"
 for i in $files; do
     eval "wait \$reader$i"
@@ -85,5 +76,4 @@ for s in $(seq 60); do kill -0 $sp 2>/dev/null || break; sleep 1; done
 kill -0 $sp 2>/dev/null && fail "swapoff still runs after 60 s (a page left locked?)"
 wait $sp || fail "swapoff failed"
 [ "$(backend pages)" = 0 ] || fail "$(backend pages) pages still held after swapoff"
-expect "rmmod fastswap" rmmod fastswap
-expect "rmmod fastswap_rdma" rmmod fastswap_rdma
+unload_modules rdma

@@ -2,12 +2,8 @@
 # faults on a lost page gets SIGBUS, and new swap-outs go to the swap device.
 # The client first tries to reconnect, for reconnect_timeout_s (5 s here).
 . /tests/lib.sh
-rdma_up $CLIENT_IP
-swap_on
-load_rdma reconnect_timeout_s=5
-cgroup memory.max $(by_kernel 24M 16M)
-paused_workload $(by_kernel 48M 32M)
-[ "$(backend pages)" -gt 0 ] || fail "no page is held in far memory"
+rdma_client
+paused_in_far_memory reconnect_timeout_s=5
 [ "$(cat /sys/kernel/mm/fastswap/state)" = active ] || fail "sysfs state is not active before the loss"
 ok "far memory holds $(backend pages) pages; killing the server"
 echo "FSTEST-KILL-SERVER"
@@ -27,14 +23,13 @@ cat /tmp/st /tmp/err
     fail "fastswapctl status after the loss: exit $rc, no 'state lost' or no note naming the server"
 ok "fastswapctl status: exit 3, state lost, the note names the server"
 dmesg_has "far memory server $SERVER_IP:$PORT" || fail "no message about the lost server"
-disk0=$(disk_writes)
+mark_swap
 expect "new workload verifies with the server gone" in_cgroup $W verify --size $(by_kernel 48M 32M)
-disk=$(( $(disk_writes) - disk0 ))
+swap_since_mark
 [ "$(fs failed_stores)" -gt 0 ] || fail "no store was refused after the server died"
 [ "$disk" -gt 0 ] || fail "refused pages did not reach the swap device"
 ok "new swap-outs went to the swap device ($disk sectors)"
 # Unloading after the loss frees the connection's resources without the
 # server (flush, drain, destroy): both modules go.
 [ "$(backend pages)" -eq 0 ] || fail "far memory still counts $(backend pages) pages after their owner exited"
-expect "rmmod fastswap" rmmod fastswap
-expect "rmmod fastswap_rdma" rmmod fastswap_rdma
+unload_modules rdma

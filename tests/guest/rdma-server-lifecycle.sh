@@ -11,8 +11,7 @@ ok "impossible options refused"
 
 farmem-server $P --size 16M --bind $CLIENT_IP > /tmp/srv.log 2>&1 &
 srv=$!
-for i in $(seq 30); do grep -q "listening on port $P" /tmp/srv.log && break; sleep 1; done
-grep -q "listening on port $P" /tmp/srv.log || fail "local farmem-server did not start: $(cat /tmp/srv.log)"
+await 30 1 grep -q "listening on port $P" /tmp/srv.log || fail "local farmem-server did not start: $(cat /tmp/srv.log)"
 expect "two clients come and go" farmem-probe isolation $CLIENT_IP $P
 expect "a malformed request is rejected" farmem-probe reject $CLIENT_IP $P bad-magic
 expect "two more clients after that" farmem-probe isolation $CLIENT_IP $P

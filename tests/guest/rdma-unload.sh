@@ -3,21 +3,15 @@
 # session (without it the server would keep the region for a reconnect).
 # server-log: closed its session; freed 256 MiB region
 . /tests/lib.sh
-rdma_up $CLIENT_IP
-swap_on
-load_rdma
-cgroup memory.max $(by_kernel 24M 16M)
-paused_workload $(by_kernel 48M 32M)
-held=$(backend pages)
-[ "$held" -gt 0 ] || fail "no page is held in far memory"
-ok "far memory holds $held pages"
+rdma_client
+paused_in_far_memory
+ok "far memory holds $(backend pages) pages"
 echo max > $CG/memory.max
 expect "swapoff brings every page back" swapoff /dev/vda
 [ "$(backend pages)" -eq 0 ] || fail "far memory still holds $(backend pages) pages"
 touch /tmp/go
 expect "data intact after swapoff" wait $pid
-expect "rmmod fastswap" rmmod fastswap
-expect "rmmod fastswap_rdma" rmmod fastswap_rdma
+unload_modules rdma
 dmesg_has "disconnected from the far memory server" || fail "no disconnect message"
 sleep 3 # let the server see the disconnects
 # A deliberate disconnect loses nothing and must not say so.

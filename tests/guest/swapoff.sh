@@ -16,6 +16,5 @@ expect "swapoff brings every page back" swapoff /dev/vda
 [ "$(backend pages)" -eq 0 ] || fail "backend still holds $(backend pages) pages"
 touch /tmp/go
 expect "data intact after swapoff" wait $pid
-expect "rmmod fastswap" rmmod fastswap
-expect "rmmod fastswap_dram" rmmod fastswap_dram
+unload_modules dram
 dmesg_has "DRAM backend unloaded" || fail "no unload message"

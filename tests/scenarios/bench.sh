@@ -7,7 +7,7 @@
 # one "BENCH {json}" line per run and "bench: ..." progress lines;
 # scripts/bench collects them.
 . /tests/lib.sh
-arg() { sed -n "s/.*bench_$1=\([^ ]*\).*/\1/p" /proc/cmdline; }
+arg() { cmdline_arg "bench_$1"; }
 LAT_SIZE=$(arg size) ROUNDS=$(arg rounds) APP_SIZE=$(arg app_size)
 RATIOS=$(arg ratios | tr , ' ') BACKENDS=$(arg backends | tr , ' ')
 APP_ROUNDS=$(arg app_rounds) OFFLOAD_ROUNDS=$(arg offload_rounds)

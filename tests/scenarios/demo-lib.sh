@@ -1,5 +1,7 @@
 # What both demos (demo.sh, demo-rdma.sh) do: narrate, show dmesg lines,
 # and run the workload with fastswapctl's view of it part way through.
+# (say and show_dmesg are the demos' own, not lib.sh's: scripts/demo shows
+# their "demo: " lines; bench.sh's say has its own prefix and a clock.)
 . /tests/lib.sh
 say() { echo "demo: $*"; }
 show_dmesg() { dmesg | grep -E "$1" | grep -v "taints kernel" | sed 's/^\[[ 0-9.]*\] /demo:   dmesg: /'; }

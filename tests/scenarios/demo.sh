@@ -10,11 +10,12 @@ say "insmod fastswap_dram.ko size=512M; insmod fastswap.ko"
 load_dram size=512M
 show_dmesg "fastswap[:_]|frontswap:"
 cgroup memory.max 128M
-disk0=$(disk_writes); out0=$(vmstat pswpout); in0=$(vmstat pswpin)
+mark_swap
 say "workload: write 256 MiB in a cgroup limited to 128 MiB, read it back, check every byte"
 workload_with_status 15 --size 256M --passes 2
-say "pages stored by fastswap:    $(fs succ_stores)   (kernel pswpout: $(( $(vmstat pswpout) - out0 )))"
-say "pages loaded by fastswap:    $(fs loads)   (kernel pswpin: $(( $(vmstat pswpin) - in0 )); $(fs async_loads) were readahead, loaded asynchronously)"
+swap_since_mark
+say "pages stored by fastswap:    $(fs succ_stores)   (kernel pswpout: $out)"
+say "pages loaded by fastswap:    $(fs loads)   (kernel pswpin: $in; $(fs async_loads) were readahead, loaded asynchronously)"
 say "stores refused (to disk):    $(fs failed_stores)"
-say "swap device sectors written: $(( $(disk_writes) - disk0 ))"
+say "swap device sectors written: $disk"
 say "after exit, pages held:      $(fs curr_pages) (backend: $(backend pages) pages, $(backend bytes) bytes)"

@@ -36,7 +36,7 @@ bench_exports() {
 # does not spin.
 perftest_servers() {
     local spec lat_n bw_n t n opt port=18515
-    spec=$(sed -n 's/.*bench_perftest=\([^ ]*\).*/\1/p' /proc/cmdline)
+    spec=$(cmdline_arg bench_perftest)
     [ -n "$spec" ] || return 0
     lat_n=${spec%,*} bw_n=${spec#*,}
     for t in ib_read_lat ib_write_lat ib_read_bw ib_write_bw; do
@@ -59,11 +59,11 @@ perftest_servers() {
     done
     echo "bench exports: perftest servers (ib_read_lat, ib_write_lat, ib_read_bw, ib_write_bw) on ports 18515-18518, $lat_n/$bw_n iterations of 4096 bytes, ib_read_lat with -e"
 }
-grep -q bench_exports /proc/cmdline && bench_exports
+cmdline_has bench_exports && bench_exports
 
-size=$(sed -n 's/.*farmem_size=\([^ ]*\).*/\1/p' /proc/cmdline)
+size=$(cmdline_arg farmem_size)
 # A test's "# server-args:" line arrives as farmem_args=OPT,VALUE,...
-args=$(sed -n 's/.*farmem_args=\([^ ]*\).*/\1/p' /proc/cmdline | tr , ' ')
+args=$(cmdline_arg farmem_args | tr , ' ')
 case " $args " in
 *" --size "*) ;;
 *) args="--size ${size:-512M} $args" ;;

@@ -31,8 +31,8 @@
 //!                                 must refuse
 
 use clap::{Parser, Subcommand};
-use farmem_server::client::{ClientError, Connection};
 use farmem_server::logging::ShortId;
+use farmem_server::probe_connection::{Connection, ProbeError};
 use farmem_server::protocol::{
     AcceptReply, ConnectRequest, Status, ACCEPT_LEN, CONNECT_LEN, MAGIC, VERSION,
 };
@@ -204,7 +204,7 @@ fn reject(server: SocketAddrV4, kind: &str) -> Result<(), String> {
     };
     match Connection::connect(server, &data) {
         Ok(_) => Err(format!("{kind}: the server accepted a malformed request")),
-        Err(ClientError::Rejected(why)) => {
+        Err(ProbeError::Rejected(why)) => {
             say!("{kind}: rejected: {why}");
             Ok(())
         }
@@ -415,7 +415,7 @@ fn flood(server: SocketAddrV4, a: FloodArgs) -> Result<(), String> {
                 bytes += c.region.size;
                 accepted.push(c);
             }
-            Err(ClientError::Rejected(why)) => *reasons.entry(why).or_default() += 1,
+            Err(ProbeError::Rejected(why)) => *reasons.entry(why).or_default() += 1,
             Err(e) => *reasons.entry(format!("failed: {e}")).or_default() += 1,
         }
     }
@@ -510,7 +510,7 @@ fn join(
             Ok(())
         }
         (Ok(_), Some(_)) => Err(format!("{what}: accepted, expected a refusal")),
-        (Err(ClientError::Rejected(why)), Some(want)) if why.contains(&want) => {
+        (Err(ProbeError::Rejected(why)), Some(want)) if why.contains(&want) => {
             say!("{what}: rejected: {why}");
             Ok(())
         }
@@ -527,7 +527,7 @@ fn impostor(server: SocketAddrV4, from: Ipv4Addr) -> Result<(), String> {
     let stolen = Status::PeerMismatch.reason();
     match Connection::connect_from(Some(from), server, &request(id, 1, 2)) {
         Ok(_) => return Err(format!("impostor from {from}: got queue 2/2 of client {s}")),
-        Err(ClientError::Rejected(why)) if why == stolen => {
+        Err(ProbeError::Rejected(why)) if why == stolen => {
             say!("impostor from {from} presenting client {s}'s id: rejected: {why}")
         }
         Err(e) => {
@@ -556,7 +556,7 @@ fn complete_client_is_closed(
     let closed = Status::ClientClosed.reason();
     match Connection::connect(server, &request(id, 1, 2)) {
         Ok(_) => Err(format!("a third join of complete client {s} was accepted")),
-        Err(ClientError::Rejected(why)) if why == closed => {
+        Err(ProbeError::Rejected(why)) if why == closed => {
             say!("another join of complete client {s}: rejected: {why}");
             Ok(())
         }

@@ -1,7 +1,7 @@
-//! Which clients are connected, with how many queues, and their regions,
-//! within the server's limits: a memory budget, a number of clients, a
-//! number of clients per peer address, and a deadline by which a client's
-//! queues must all have joined. Pure bookkeeping, generic over the region
+//! The server's registry of clients: which clients are connected, with how
+//! many queues, and their regions, within the server's limits: a memory
+//! budget, a number of clients, a number of clients per peer address, and a
+//! deadline by which a client's queues must all have joined. Pure bookkeeping, generic over the region
 //! type `R` and the type `W` of a join waiting to be accepted, so it is
 //! unit-tested without an RDMA device.
 //!
@@ -91,7 +91,7 @@ impl<R, W> Client<R, W> {
 #[derive(Debug, PartialEq, Eq)]
 pub enum Admit<'a, R, W> {
     /// A new client: register a region for it, then report the result to
-    /// [`Clients::registered`] with this ticket. The join waits.
+    /// [`Registry::registered`] with this ticket. The join waits.
     Register { ticket: u64 },
     /// The client's region is being registered; the join waits for it.
     Wait,
@@ -146,7 +146,9 @@ pub struct Expired<R> {
     pub region: R,
 }
 
-pub struct Clients<R, W> {
+/// The clients the server serves (connected, registering, or lingering
+/// for a reconnect), by client id, and what they take of the limits.
+pub struct Registry<R, W> {
     limits: Limits,
     budget: Budget,
     /// Bytes charged for regions still being registered (not yet pinned).
@@ -156,7 +158,7 @@ pub struct Clients<R, W> {
     per_peer: HashMap<Peer, usize>,
 }
 
-impl<R, W> Clients<R, W> {
+impl<R, W> Registry<R, W> {
     pub fn new(limits: Limits) -> Self {
         Self {
             limits,
@@ -573,7 +575,7 @@ impl<R, W> Clients<R, W> {
     /// A client that stopped answering: a complete version-2 client
     /// (with a non-zero linger time) loses its queues but keeps its
     /// region for a reconnect (`Ok`, with its peer and queue count);
-    /// any other ready client is removed as by [`Clients::evict`] (`Err`).
+    /// any other ready client is removed as by [`Registry::evict`] (`Err`).
     pub fn detach(
         &mut self,
         client_id: u64,
@@ -651,7 +653,7 @@ mod tests {
     use std::net::{IpAddr, Ipv4Addr};
 
     const SIZE: u64 = 256 << 20;
-    type Table = Clients<String, u16>;
+    type Table = Registry<String, u16>;
 
     fn limits() -> Limits {
         Limits {
