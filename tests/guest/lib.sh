@@ -47,6 +47,8 @@ in_cgroup() { sh -c 'echo $$ > '$CG'/cgroup.procs && exec "$@"' sh "$@"; }
 SERVER_IP=192.0.2.1
 CLIENT_IP=192.0.2.2
 PORT=50000
+# The server guest's control port (tests/scenarios/server-ctl.sh).
+CTL_PORT=7777
 
 # rdma_up ADDR: bring up eth0 with ADDR and Soft-RoCE (rxe0) on top of it.
 rdma_up() {
@@ -94,4 +96,13 @@ paused_workload() {
         kill -0 $pid 2>/dev/null || fail "workload exited before pausing"
         sleep 1
     done
+}
+
+# server_ctl COMMAND [TIMEOUT_S]: runs COMMAND (see tests/scenarios/server-ctl.sh)
+# in the server guest through its control port and prints its answer; fails
+# if none came within TIMEOUT_S (default 60).
+server_ctl() {
+    local out
+    out=$(echo "$1" | timeout "${2:-60}" nc $SERVER_IP $CTL_PORT) && [ -n "$out" ] || return 1
+    echo "$out"
 }

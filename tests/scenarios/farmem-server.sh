@@ -61,6 +61,10 @@ perftest_servers() {
 }
 grep -q bench_exports /proc/cmdline && bench_exports
 
+# The control port client guest tests use to act on this guest (delete and
+# add its RDMA device, read its kernel's reports): tests/scenarios/server-ctl.sh.
+nc -ll -p $CTL_PORT -e /tests/server-ctl.sh &
+
 size=$(sed -n 's/.*farmem_size=\([^ ]*\).*/\1/p' /proc/cmdline)
 # A test's "# server-args:" line arrives as farmem_args=OPT,VALUE,...
 args=$(sed -n 's/.*farmem_args=\([^ ]*\).*/\1/p' /proc/cmdline | tr , ' ')
