@@ -31,6 +31,14 @@ rdma-link-delete)
         if [ $(($(now_cs) - t0)) -ge 4500 ]; then
             say "rdma link delete rxe0 still blocked after 45 s; its kernel stack:"
             sed 's/^/    /' /proc/$rm_pid/stack | while IFS= read -r l; do say "$l"; done
+            # Who keeps a verbs context open: descriptors and mappings of
+            # the uverbs device (its node is gone by now: "(deleted)").
+            for d in /proc/[0-9]*; do
+                fds=$(ls -l $d/fd 2>/dev/null | grep -c uverbs)
+                maps=$(grep -c uverbs $d/maps 2>/dev/null)
+                [ "${fds:-0}" = 0 ] && [ "${maps:-0}" = 0 ] && continue
+                say "    pid ${d#/proc/} ($(cat $d/comm)) has $fds uverbs descriptor(s) and $maps uverbs mapping(s)"
+            done
             exit 0
         fi
         sleep 0.2
