@@ -11,6 +11,12 @@
 # far memory and verifies a workload through it. The old kernel client
 # loses its far memory (its session is gone), and its paused process
 # verifies or gets SIGBUS, never wrong data.
+# A second farmem-server in the server guest listens on every address
+# (no --bind, port 50001) and only keeps a lingering probe session when
+# the device goes: no id of it is on the device, so no RDMA CM event tells
+# it; it finds the removal by itself, frees the region and lets the device
+# go (the deletion waits for both servers), and serves a new probe client
+# once the device is back.
 # server-args: --bind 192.0.2.1
 # server-log: server-ctl: rdma link delete rxe0 returned in
 # server-log: the RDMA device of the listener on 192.0.2.1:50000 is being removed
@@ -21,15 +27,22 @@
 # server-log: RDMA device rxe0 released
 # server-log: listening on port 50000 (address 192.0.2.1) again
 # server-log: server-ctl: hung tasks reported: 0
+# server-log: client 8fc1808e from 192.0.2.2: freed 256 MiB region: its RDMA device rxe0 was removed (a lingering session
+# server-log: server-ctl: second farmem-server listening on port 50001
+# server-log: client 4cbb4d93 from 192.0.2.2: freed 64 MiB region: its RDMA device rxe0 was removed (a lingering session
+# server-log: client 12405454 from 192.0.2.2: all 1 queues joined
 . /tests/lib.sh
 rdma_up $CLIENT_IP
 swap_on
 server_reachable
 server_ctl hung-tasks >/dev/null || fail "no answer from the server guest's control port"
+out=$(server_ctl second-server) || fail "no answer from the server guest to second-server"
+case $out in *"listening on port 50001"*) ;; *) fail "$out" ;; esac
 
 # A lingering session: a probe client with all its queues (one) leaves
 # without closing its session; the server keeps its region for a reconnect.
 farmem-probe join $SERVER_IP $PORT --id 5e1ecafe --queue 0 --queues 1 || fail "probe client"
+farmem-probe join $SERVER_IP 50001 --id 5e1ec0de --queue 0 --queues 1 || fail "probe client of the second server"
 load_rdma reconnect_timeout_s=120
 cgroup memory.max $(by_kernel 24M 16M)
 paused_workload $(by_kernel 48M 32M)
@@ -91,3 +104,10 @@ expect "a workload verifies through the server's re-added device" in_cgroup $W v
 [ "$(backend loads)" -gt 0 ] || fail "nothing was loaded from far memory"
 expect "rmmod fastswap" rmmod fastswap
 expect "rmmod fastswap_rdma" rmmod fastswap_rdma
+# The second server, which listens on every address, serves again too.
+t0=$(uptime_s)
+until farmem-probe join $SERVER_IP 50001 --id 5e1ec0df --queue 0 --queues 1; do
+    [ $(($(uptime_s) - t0)) -lt 30 ] || fail "the second server serves no client after its device came back"
+    sleep 3
+done
+ok "the second server (every address) served a new client"

@@ -10,6 +10,9 @@
 #                      status) or, if it is still blocked, its kernel stack
 #   rdma-link-add      `rdma link add rxe0 type rxe netdev eth0`
 #   hung-tasks         how many hung-task reports the kernel has logged
+#   second-server      starts a second farmem-server, listening on every
+#                      address (no --bind) on port 50001 with 64 MiB regions
+#                      and a 128 MiB budget; answers once it listens
 # Run by busybox nc -e: standard input and output are the connection,
 # standard error is the console.
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin
@@ -25,7 +28,7 @@ rdma-link-delete)
     # (the default is 60 s): the test's bound is below that.
     echo 10 > /proc/sys/kernel/hung_task_timeout_secs
     t0=$(now_cs)
-    rdma link delete rxe0 2>/tmp/rdma-delete.err &
+    rdma link delete rxe0 </dev/null >/dev/null 2>/tmp/rdma-delete.err &
     rm_pid=$!
     while kill -0 $rm_pid 2>/dev/null; do
         if [ $(($(now_cs) - t0)) -ge 4500 ]; then
@@ -49,7 +52,7 @@ rdma-link-delete)
     say "rdma link delete rxe0 returned in $((t / 100)).$(printf %02d $((t % 100))) s (exit $rc) $(cat /tmp/rdma-delete.err)"
     ;;
 rdma-link-add)
-    if rdma link add rxe0 type rxe netdev eth0 2>/tmp/rdma-add.err; then
+    if rdma link add rxe0 type rxe netdev eth0 </dev/null >/dev/null 2>/tmp/rdma-add.err; then
         say "rdma link add rxe0: done"
     else
         say "rdma link add rxe0 failed: $(cat /tmp/rdma-add.err)"
@@ -57,6 +60,18 @@ rdma-link-add)
     ;;
 hung-tasks)
     say "hung tasks reported: $(dmesg | grep -c 'blocked for more than')"
+    ;;
+second-server)
+    # Its output goes to the console too; none of its descriptors is the
+    # connection, which closes when this script ends.
+    farmem-server 50001 --size 64M --memory 128M </dev/null 2>&1 | tee /tmp/second-server.log >&2 &
+    i=0
+    until grep -q "listening on port 50001" /tmp/second-server.log 2>/dev/null; do
+        i=$((i + 1))
+        [ $i -le 100 ] || { say "the second farmem-server did not start: $(tail -3 /tmp/second-server.log)"; exit 0; }
+        sleep 0.2
+    done
+    say "second farmem-server listening on port 50001"
     ;;
 *)
     say "unknown command '$cmd'"
