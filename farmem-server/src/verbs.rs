@@ -398,7 +398,7 @@ impl Device {
 /// ids, regions), takes a new list and frees the old one
 /// ([`Devices::resync`]), which closes them.
 ///
-/// librdmacm (rdma-core 44 and later, to this day) skips that comparison
+/// librdmacm (rdma-core 44, Debian 12's, at least) skips that comparison
 /// when no device at all is left: `sync_devices_list` returns early on an
 /// empty list, so the last device's context would stay open for good and
 /// its removal never finish. Then [`Devices::resync`] closes the context's
