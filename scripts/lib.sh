@@ -23,7 +23,8 @@ PORT=50000                     # farmem-server's port on the server guest
 SERVER_MAC=52:54:00:12:34:01
 CLIENT_MAC=52:54:00:12:34:02
 NOWHERE_MAC=52:54:00:12:34:99  # a MAC no guest has: an ARP entry naming it cuts a path
-TESTBED_APPEND="fs_server_ip=$SERVER_IP fs_client_ip=$CLIENT_IP fs_other_ip=$OTHER_IP fs_nowhere_ip=$NOWHERE_IP fs_port=$PORT fs_nowhere_mac=$NOWHERE_MAC"
+CTL_PORT=7777                  # the server guest's control port (tests/scenarios/server-ctl.sh)
+TESTBED_APPEND="fs_server_ip=$SERVER_IP fs_client_ip=$CLIENT_IP fs_other_ip=$OTHER_IP fs_nowhere_ip=$NOWHERE_IP fs_port=$PORT fs_nowhere_mac=$NOWHERE_MAC fs_ctl_port=$CTL_PORT"
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }

@@ -572,6 +572,39 @@ impl<R, W> Registry<R, W> {
         }
     }
 
+    /// Removes every client whose ready region matches `pred` (its RDMA
+    /// device went away), whatever its queues, lingering sessions too;
+    /// their regions are the caller's to free once their queue pairs are
+    /// gone. `lingered` tells a lingering session; a reconnect will find
+    /// the session gone.
+    pub fn remove_regions(&mut self, pred: impl Fn(&R) -> bool) -> Vec<Expired<R>> {
+        let ids: Vec<u64> = self
+            .by_id
+            .iter()
+            .filter(|(_, c)| matches!(&c.state, State::Ready { region } if pred(region)))
+            .map(|(id, _)| *id)
+            .collect();
+        let mut out = Vec::new();
+        for client_id in ids {
+            let Some(c) = self.remove(client_id) else {
+                continue;
+            };
+            let (joined, queue_count) = (c.joined_count, c.queues.len() as u16);
+            let lingered = c.detached.is_some();
+            if let State::Ready { region } = c.state {
+                out.push(Expired {
+                    client_id,
+                    lingered,
+                    peer: c.peer,
+                    joined,
+                    queue_count,
+                    region,
+                });
+            }
+        }
+        out
+    }
+
     /// A client that stopped answering: a complete version-2 client
     /// (with a non-zero linger time) loses its queues but keeps its
     /// region for a reconnect (`Ok`, with its peer and queue count);
@@ -963,6 +996,35 @@ mod tests {
         assert!(c2.is_detached(1));
         assert_eq!(c.live_queues(2), 1);
         assert_eq!(c.live_queues(3), 1);
+    }
+
+    #[test]
+    fn a_removed_device_takes_its_live_and_lingering_clients_only() {
+        let mut c = Table::new(lingering());
+        let t = Instant::now();
+        // Regions "r1" and "r2" are on the removed device, "r3" is not; a
+        // client still registering has no region yet.
+        linger(&mut c, 1, peer(2), t);
+        assert_eq!(connect(&mut c, 2, 1, peer(3), t), Got::Accept("r2".into()));
+        assert_eq!(connect(&mut c, 3, 1, peer(4), t), Got::Accept("r3".into()));
+        assert!(matches!(join(&mut c, 4, 0, 1, peer(5)), Got::Register(_)));
+        let mut gone = c.remove_regions(|r| r == "r1" || r == "r2");
+        gone.sort_by_key(|e| e.client_id);
+        let got: Vec<(u64, bool, &str)> = gone
+            .iter()
+            .map(|e| (e.client_id, e.lingered, e.region.as_str()))
+            .collect();
+        assert_eq!(got, [(1, true, "r1"), (2, false, "r2")]);
+        assert_eq!(c.len(), 2);
+        assert_eq!(c.used(), 2 * SIZE, "refunded the two regions");
+        assert_eq!(c.live_queues(3), 1);
+        // Their sessions are gone.
+        let secret = 0x5ec0_0001;
+        assert_eq!(
+            reconnect(&mut c, 1, 0, 1, peer(2), secret),
+            Err(Status::SessionGone)
+        );
+        assert!(c.remove_regions(|r| r == "r1").is_empty());
     }
 
     #[test]

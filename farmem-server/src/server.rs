@@ -9,6 +9,13 @@
 //! by keep-alive probes and by the errors the RDMA devices report on their
 //! queue pairs (see `liveness`); after the grace period they are
 //! disconnected and their regions freed.
+//!
+//! An RDMA device that goes away takes everything the server has on it:
+//! the listener bound to it, its clients' queues and regions, lingering
+//! sessions too; then the server lets librdmacm close the device (see
+//! `verbs::Devices`), so that the removal, which waits for that with some
+//! drivers, can finish. A `--bind` listener listens again once its address
+//! can be bound.
 
 use crate::budget;
 use crate::liveness::{self, Answer, Dead, Liveness, Probe};
@@ -18,8 +25,8 @@ use crate::protocol::{self, AcceptReply, ConnectRequest, Status};
 use crate::registry::{Admit, Expired, Limits, Registered, Registry};
 use crate::system;
 use crate::verbs::{
-    AsyncEvent, AsyncEvents, AsyncTarget, CmEvent, CmId, Completion, Device, EventChannel,
-    EventKind, Region,
+    AsyncEvent, AsyncEvents, AsyncTarget, CmEvent, CmId, Completion, Device, Devices, EventChannel,
+    EventKind, GoneDevice, Region,
 };
 use std::collections::HashMap;
 use std::future::Future;
@@ -39,6 +46,10 @@ const BACKLOG: i32 = 128;
 /// first after this long, doubling up to `RELISTEN_MAX`.
 const RELISTEN_FIRST: Duration = Duration::from_secs(1);
 const RELISTEN_MAX: Duration = Duration::from_secs(30);
+/// How often the RDMA devices the server holds are checked for removal
+/// (besides the RDMA CM's device removal events, which only ids bound to
+/// the device get: a wildcard listener with lingering sessions gets none).
+const DEVICE_POLL: Duration = Duration::from_secs(2);
 
 /// Reject lines logged per window; the rest are counted.
 const REJECT_LOG_BURST: u32 = 20;
@@ -106,6 +117,8 @@ struct Join {
 struct Registration {
     client_id: u64,
     ticket: u64,
+    /// The device it registers on, as `Device::key`.
+    device: usize,
     result: io::Result<Region>,
     took: Duration,
 }
@@ -138,6 +151,12 @@ impl Listener {
         self.id.as_ref().is_some_and(|id| id.key() == key)
     }
 
+    /// The device of a listener bound to an address (a wildcard listener
+    /// has none).
+    fn device(&self) -> Option<usize> {
+        self.id.as_ref().and_then(|id| id.device()).map(|d| d.key())
+    }
+
     /// Drops the listening id and schedules listening again after `after`.
     fn drop_and_retry(&mut self, now: Instant, after: Duration) {
         self.id = None;
@@ -145,10 +164,11 @@ impl Listener {
         self.retry_at = Some(now + after);
     }
 
-    fn retry(&mut self, channel: &EventChannel, now: Instant) {
+    /// Listens again if it is time to; true once it does.
+    fn retry(&mut self, channel: &EventChannel, now: Instant) -> bool {
         match self.retry_at {
             Some(t) if t <= now => {}
-            _ => return,
+            _ => return false,
         }
         match channel.listen(self.addr, BACKLOG) {
             Ok(id) => {
@@ -159,6 +179,7 @@ impl Listener {
                 );
                 self.id = Some(id);
                 self.retry_at = None;
+                true
             }
             Err(e) => {
                 warn!(
@@ -168,6 +189,7 @@ impl Listener {
                 );
                 self.retry_at = Some(now + self.backoff);
                 self.backoff = next_backoff(self.backoff);
+                false
             }
         }
     }
@@ -308,17 +330,28 @@ fn drain(events: &AsyncEvents, out: &mut Vec<DeviceEvent>) -> io::Result<()> {
 struct Server {
     listener: Listener,
     reject_log: RateLimit,
-    /// Registrations running on blocking threads, and whose they are.
+    /// Registrations running on blocking threads, and whose they are
+    /// (client, ticket, device).
     jobs: JoinSet<Registration>,
-    job_owner: HashMap<task::Id, (u64, u64)>,
+    job_owner: HashMap<task::Id, (u64, u64, usize)>,
     liveness: Option<Liveness<usize>>,
     /// When to poll the CQs of unanswered probes next.
     poll_at: Option<Instant>,
+    /// Removed devices the server has freed everything on (but for
+    /// registrations still running there), by key, with their names:
+    /// released (`Devices::resync`) once no registration runs there.
+    removed: HashMap<usize, String>,
+    /// A device the server does not hold yet has an id of ours on it.
+    resync: bool,
+    /// When to check the held devices for removal next.
+    devices_at: Instant,
     // Field order is drop order: device watches before the connections
-    // that keep their devices open, connections (QPs) before regions (PDs).
+    // that keep their devices open, connections (QPs) before regions (PDs),
+    // and the devices last.
     watchers: Watchers,
     conns: HashMap<usize, Conn>,
     clients: Registry<Region, Join>,
+    devices: Devices,
 }
 
 pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), ServerError> {
@@ -356,9 +389,13 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
         job_owner: HashMap::new(),
         liveness: cfg.liveness.map(Liveness::new),
         poll_at: None,
+        removed: HashMap::new(),
+        resync: false,
+        devices_at: Instant::now() + DEVICE_POLL,
         watchers: Watchers::default(),
         conns: HashMap::new(),
         clients: Registry::new(cfg.limits),
+        devices: Devices::hold(),
     };
     tokio::pin!(shutdown);
     let result = loop {
@@ -368,6 +405,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
             server.listener.retry_at,
             server.liveness.as_ref().and_then(|l| l.next_deadline()),
             server.poll_at,
+            Some(server.devices_at),
         ]
         .into_iter()
         .flatten()
@@ -472,6 +510,8 @@ impl Server {
                         self.listener.addr
                     );
                     self.listener.drop_and_retry(now, RELISTEN_FIRST);
+                    // Everything else of ours on the device goes too.
+                    self.check_devices();
                 } else {
                     warn!(
                         "the address of the listener on {} changed; listening on it again",
@@ -500,7 +540,14 @@ impl Server {
             | EventKind::Other(_) => {
                 let name = ev.name();
                 let key = ev.id_key();
+                let removal = ev.kind() == EventKind::DeviceRemoval;
                 drop(ev);
+                if removal {
+                    // Frees everything of ours on the device (this queue
+                    // too) once libibverbs no longer lists it, which it
+                    // does not from the removal's start on.
+                    self.check_devices();
+                }
                 match self.conns.get(&key) {
                     Some(c) => {
                         warn!(
@@ -518,6 +565,7 @@ impl Server {
     }
 
     fn connect_request(&mut self, id: CmId, data: &[u8]) {
+        self.track(id.device().map(|d| d.key()));
         let peer = id.peer();
         let req = match ConnectRequest::decode(data) {
             Ok(r) => r,
@@ -651,10 +699,12 @@ impl Server {
                         Err(io::Error::other("no device")),
                         Duration::ZERO,
                         true,
+                        None,
                     );
                     return;
                 };
                 let client_id = req.client_id;
+                let device_key = device.key();
                 // A CQ entry per queue pair: a probe at a time on each.
                 let cq_entries = i32::from(req.queue_count) + 1;
                 let handle = self.jobs.spawn_blocking(move || {
@@ -663,11 +713,13 @@ impl Server {
                     Registration {
                         client_id,
                         ticket,
+                        device: device_key,
                         result,
                         took: started.elapsed(),
                     }
                 });
-                self.job_owner.insert(handle.id(), (client_id, ticket));
+                self.job_owner
+                    .insert(handle.id(), (client_id, ticket, device_key));
                 debug!(
                     "{}: registering a {} MiB region ({} queues)",
                     who(client_id, &peer),
@@ -685,22 +737,40 @@ impl Server {
         done: Result<(task::Id, Registration), JoinError>,
         serve: bool,
     ) {
-        match done {
+        let device = match done {
             Ok((task, r)) => {
                 self.job_owner.remove(&task);
-                self.registration_finished(r.client_id, r.ticket, r.result, r.took, serve);
+                let removed = self.removed.get(&r.device).cloned();
+                self.registration_finished(r.client_id, r.ticket, r.result, r.took, serve, removed);
+                r.device
             }
             Err(e) => {
-                let Some((client_id, ticket)) = self.job_owner.remove(&e.id()) else {
+                let Some((client_id, ticket, device)) = self.job_owner.remove(&e.id()) else {
                     error!("a region registration failed: {e}");
                     return;
                 };
                 let err = io::Error::other(format!("registration thread failed: {e}"));
-                self.registration_finished(client_id, ticket, Err(err), Duration::ZERO, serve);
+                let removed = self.removed.get(&device).cloned();
+                self.registration_finished(
+                    client_id,
+                    ticket,
+                    Err(err),
+                    Duration::ZERO,
+                    serve,
+                    removed,
+                );
+                device
             }
+        };
+        if self.removed.contains_key(&device) {
+            // The last registration on a removed device lets it go.
+            self.check_devices();
         }
     }
 
+    /// A registration is done: the client's waiting joins are accepted,
+    /// or refused when it failed, the server is shutting down (`serve`
+    /// false) or the device was removed meanwhile (`removed`: its name).
     fn registration_finished(
         &mut self,
         client_id: u64,
@@ -708,9 +778,16 @@ impl Server {
         result: io::Result<Region>,
         took: Duration,
         serve: bool,
+        removed: Option<String>,
     ) {
         let size = self.clients.limits().region_size;
+        // A region registered on a device that went away meanwhile.
+        let mut freed = None;
         let (region, err) = match result {
+            Ok(r) if removed.is_some() => {
+                freed = Some(r);
+                (None, None)
+            }
             Ok(r) if serve => (Some(r), None),
             Ok(_) => (None, Some("the server is shutting down".to_string())),
             Err(e) => (None, Some(e.to_string())),
@@ -760,7 +837,18 @@ impl Server {
             }
             Registered::Failed { peer, waiting } => {
                 let why = err.unwrap_or_default();
-                if serve {
+                if let Some(name) = &removed {
+                    let what = match &freed {
+                        Some(r) => format!("freed {} MiB region", r.size() >> 20),
+                        None => format!("its registration failed ({why})"),
+                    };
+                    warn!(
+                        "{}: {what}: its RDMA device {name} was removed while the region was being registered; refused its queues ({} of {} MiB in use)",
+                        who(client_id, &peer),
+                        self.clients.used() >> 20,
+                        self.clients.limits().budget >> 20
+                    );
+                } else if serve {
                     error!(
                         "{}: cannot register {} MiB: {why}",
                         who(client_id, &peer),
@@ -772,6 +860,7 @@ impl Server {
                 for (_, join) in waiting {
                     join.id.reject(&protocol::encode_reject(Status::NoMemory));
                 }
+                drop(freed); // after the joins' ids
             }
             Registered::Stale(region) => {
                 debug!(
@@ -828,7 +917,13 @@ impl Server {
     /// lines left out, listening again.
     fn tick(&mut self, channel: &EventChannel) {
         let now = Instant::now();
-        self.listener.retry(channel, now);
+        if self.listener.retry(channel, now) {
+            self.track(self.listener.device());
+        }
+        if self.devices_at <= now {
+            self.devices_at = now + DEVICE_POLL;
+            self.check_devices();
+        }
         for e in self.clients.expire(now) {
             self.expired(e);
         }
@@ -1189,6 +1284,133 @@ impl Server {
             e.region.size() >> 20
         );
         drop(e.region);
+    }
+
+    /// An id of ours is on `device`: a device the server does not hold
+    /// yet is held from now on, so that its removal is seen.
+    fn track(&mut self, device: Option<usize>) {
+        let Some(key) = device else {
+            return;
+        };
+        if !self.devices.holds(key) && !self.removed.contains_key(&key) {
+            self.resync = true;
+            self.check_devices();
+        }
+    }
+
+    /// Frees everything of ours on the devices that went away, then lets
+    /// librdmacm close them (once no registration runs there), and holds
+    /// any device that came.
+    fn check_devices(&mut self) {
+        match self.devices.gone() {
+            Ok(gone) => {
+                for g in gone {
+                    if !self.removed.contains_key(&g.key) {
+                        self.remove_device(g);
+                    }
+                }
+            }
+            Err(e) => debug!("cannot list the RDMA devices: {e}"),
+        }
+        if self.removed.is_empty() && !self.resync {
+            return;
+        }
+        let registering = self
+            .job_owner
+            .values()
+            .any(|(_, _, d)| self.removed.contains_key(d));
+        if registering {
+            return; // after the registration (registration_done)
+        }
+        let released: Vec<usize> = self.removed.keys().copied().collect();
+        for (key, result) in self.devices.resync(&released) {
+            let name = self.removed.get(&key).map_or("?", |n| n.as_str());
+            match result {
+                Ok(()) => info!(
+                    "closed librdmacm's context of the removed RDMA device {name} (no RDMA device is left, and librdmacm keeps the last one open)"
+                ),
+                Err(e) => error!(
+                    "cannot close librdmacm's context of the removed RDMA device {name}: {e}; its removal waits for the server to exit"
+                ),
+            }
+        }
+        for (_, name) in self.removed.drain() {
+            info!("RDMA device {name} released: the server holds nothing on it");
+        }
+        self.resync = false;
+    }
+
+    /// A device went away: drops the listener bound to it and every queue
+    /// on it, and frees the regions on it, of connected clients and of
+    /// lingering sessions alike. Regions still being registered there are
+    /// freed when their registration is done.
+    fn remove_device(&mut self, g: GoneDevice) {
+        let key = g.key;
+        let listener = self.listener.device() == Some(key);
+        if listener {
+            warn!(
+                "the RDMA device of the listener on {} is being removed; listening again once the address can be bound",
+                self.listener.addr
+            );
+            self.listener.drop_and_retry(Instant::now(), RELISTEN_FIRST);
+        }
+        let keys: Vec<usize> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.device == Some(key))
+            .map(|(k, _)| *k)
+            .collect();
+        let queues = keys.len();
+        for k in keys {
+            if let Some(c) = self.conns.remove(&k) {
+                if let Some(l) = &mut self.liveness {
+                    l.remove_queue(k);
+                }
+                self.watchers.release(c.device);
+                drop(c); // the QP goes before the region's PD
+            }
+        }
+        self.watchers.stop(key);
+        let gone = self.clients.remove_regions(|r| r.device_key() == key);
+        let regions = gone.len();
+        let mut bytes = 0;
+        for e in gone {
+            if let Some(l) = &mut self.liveness {
+                l.forget(e.client_id);
+            }
+            let size = e.region.size();
+            bytes += size;
+            drop(e.region);
+            warn!(
+                "{}: freed {} MiB region: its RDMA device {} was removed ({}; {} of {} MiB in use); a reconnect will find the session gone",
+                who(e.client_id, &e.peer),
+                size >> 20,
+                g.name,
+                if e.lingered {
+                    "a lingering session"
+                } else {
+                    "a connected client"
+                },
+                self.clients.used() >> 20,
+                self.clients.limits().budget >> 20
+            );
+        }
+        let registering = self
+            .job_owner
+            .values()
+            .filter(|(_, _, d)| *d == key)
+            .count();
+        let pending = match registering {
+            0 => String::new(),
+            n => format!("; {n} region(s) being registered there are freed once registered"),
+        };
+        warn!(
+            "the RDMA device {} was removed: {}closed {queues} queue(s), freed {regions} region(s) ({} MiB){pending}",
+            g.name,
+            if listener { "closed the listener, " } else { "" },
+            bytes >> 20
+        );
+        self.removed.insert(key, g.name);
     }
 
     fn disconnected(&mut self, key: usize) {

@@ -541,9 +541,11 @@ impl Drop for CmId {
 ///
 /// # Invariants
 ///
-/// Valid while some `CmId` on the device exists: librdmacm closes a device
-/// only after its last id is destroyed. The server keeps the id of the
-/// connection a region is registered for until the registration is done.
+/// Valid while some `CmId` on the device exists or [`Devices`] holds it:
+/// librdmacm closes a device only when no id and no `rdma_get_devices`
+/// list refers to it. The server keeps the id of the connection a region
+/// is registered for until the registration is done, and holds every
+/// device it has regions on (see [`Devices`]).
 pub struct Device(NonNull<ibv_context>);
 
 // SAFETY: libibverbs calls on a context are thread-safe; the pointer is
@@ -557,6 +559,185 @@ impl Device {
     }
 }
 
+/// The RDMA devices librdmacm has open, held by the server so that none is
+/// closed while the server still has something on it, and released once a
+/// removed device has nothing of the server's left.
+///
+/// A driver that cannot take a device away from a running process (Soft-RoCE
+/// has no `disassociate_ucontext`) blocks the device's removal until every
+/// verbs context on it is closed. librdmacm opens one context per device
+/// (the `verbs` of every id on it) and keeps it open after the device's
+/// last id is gone: it closes it only when a device list taken through
+/// `rdma_get_devices` no longer has the device and no id or list refers to
+/// it (`sync_devices_list`, then `remove_cma_dev`). The server holds one
+/// such list ([`Devices::hold`]): it finds removed devices by comparing the
+/// devices of the list with libibverbs' current ones ([`Devices::gone`]),
+/// and, once it has destroyed everything of its own on them (queue pairs,
+/// ids, regions), takes a new list and frees the old one
+/// ([`Devices::resync`]), which closes them.
+///
+/// librdmacm (rdma-core 44, Debian 12's, at least) skips that comparison
+/// when no device at all is left: `sync_devices_list` returns early on an
+/// empty list, so the last device's context would stay open for good and
+/// its removal never finish. Then [`Devices::resync`] closes the context's
+/// two descriptors itself, atomically replacing them with `/dev/null`: the
+/// kernel releases the context (and anything still on it), the removal
+/// goes on, and the descriptor numbers stay taken until librdmacm closes
+/// the stale context, once a device is back.
+pub struct Devices(Option<NonNull<*mut ibv_context>>);
+
+/// A held device that libibverbs no longer lists.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GoneDevice {
+    /// As [`Device::key`].
+    pub key: usize,
+    pub name: String,
+}
+
+impl Devices {
+    /// Holds every device librdmacm finds now (opening those not yet open).
+    pub fn hold() -> Self {
+        let mut n = 0;
+        // SAFETY: no preconditions; returns a null-terminated list (with a
+        // reference on each device) or null.
+        Self(NonNull::new(unsafe { rdma_get_devices(&mut n) }))
+    }
+
+    fn contexts(&self) -> Vec<NonNull<ibv_context>> {
+        let mut out = Vec::new();
+        let Some(list) = self.0 else {
+            return out;
+        };
+        for i in 0.. {
+            // SAFETY: the list is null-terminated and valid until freed.
+            let ctx = unsafe { *list.as_ptr().add(i) };
+            match NonNull::new(ctx) {
+                Some(c) => out.push(c),
+                None => break,
+            }
+        }
+        out
+    }
+
+    /// Whether the device (as [`Device::key`]) is held.
+    pub fn holds(&self, key: usize) -> bool {
+        self.contexts().iter().any(|c| c.as_ptr() as usize == key)
+    }
+
+    /// The held devices that libibverbs no longer lists: removed, or being
+    /// removed (a device leaves the list as its removal starts, before the
+    /// removal waits for the contexts on it to close).
+    pub fn gone(&self) -> io::Result<Vec<GoneDevice>> {
+        let live = live_devices()?;
+        let mut out = Vec::new();
+        for ctx in self.contexts() {
+            // SAFETY: a held context is open, and so is its device.
+            let dev = unsafe { ctx.as_ref().device };
+            if live.contains(&(dev as usize)) {
+                continue;
+            }
+            // SAFETY: as above; the name is a string in the device.
+            let name = unsafe { std::ffi::CStr::from_ptr(ibv_get_device_name(dev)) };
+            out.push(GoneDevice {
+                key: ctx.as_ptr() as usize,
+                name: name.to_string_lossy().into_owned(),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Holds the devices librdmacm finds now and lets go of those held
+    /// before: librdmacm then closes each removed device that nothing else
+    /// refers to.
+    ///
+    /// `released` are removed devices (from [`Devices::gone`]) on which the
+    /// server has nothing left: no id, queue pair, completion queue, memory
+    /// region, protection domain or asynchronous event reader. When no
+    /// device at all is left, librdmacm would keep their contexts open (see
+    /// the type's documentation): their descriptors are closed here, and
+    /// returned is how that went for each (none when librdmacm closes them).
+    pub fn resync(&mut self, released: &[usize]) -> Vec<(usize, io::Result<()>)> {
+        let mut n = 0;
+        // SAFETY: as in `hold`.
+        let new = NonNull::new(unsafe { rdma_get_devices(&mut n) });
+        let mut closed = Vec::new();
+        if new.is_none() {
+            for ctx in self.contexts() {
+                let key = ctx.as_ptr() as usize;
+                if released.contains(&key) {
+                    // SAFETY: held, so open; the caller destroyed everything
+                    // of the server's on it, and no other thread uses it.
+                    closed.push((key, unsafe { detach_descriptors(ctx) }));
+                }
+            }
+        }
+        if let Some(old) = std::mem::replace(&mut self.0, new) {
+            // SAFETY: a list from rdma_get_devices, freed once.
+            unsafe { rdma_free_devices(old.as_ptr()) };
+        }
+        closed
+    }
+}
+
+impl Drop for Devices {
+    fn drop(&mut self) {
+        if let Some(list) = self.0.take() {
+            // SAFETY: a list from rdma_get_devices, freed once.
+            unsafe { rdma_free_devices(list.as_ptr()) };
+        }
+    }
+}
+
+/// The devices libibverbs lists now, as `ibv_device` addresses.
+fn live_devices() -> io::Result<Vec<usize>> {
+    let mut n = 0;
+    // SAFETY: no preconditions; returns a null-terminated list or null.
+    let list = non_null(
+        unsafe { ibv_get_device_list(&mut n) },
+        "ibv_get_device_list",
+    )?;
+    let mut out = Vec::new();
+    for i in 0..usize::try_from(n).unwrap_or(0) {
+        // SAFETY: the list has n entries.
+        out.push(unsafe { *list.as_ptr().add(i) } as usize);
+    }
+    // SAFETY: the list from ibv_get_device_list, freed once; only the
+    // addresses are kept, for comparison.
+    unsafe { ibv_free_device_list(list.as_ptr()) };
+    Ok(out)
+}
+
+/// Replaces a context's command and event descriptors with `/dev/null`
+/// (`dup3`: the numbers are never free for another open to take). The
+/// kernel releases the context once neither is open; calls on it fail from
+/// then on, and closing it closes `/dev/null`.
+///
+/// # Safety
+///
+/// `ctx` is an open context that no other thread uses, with no mapping of
+/// its command descriptor left (the server destroyed its queue pairs and
+/// completion queues on it; Soft-RoCE maps nothing else).
+unsafe fn detach_descriptors(ctx: NonNull<ibv_context>) -> io::Result<()> {
+    // SAFETY: per the caller, an open context.
+    let (cmd_fd, async_fd) = unsafe { (ctx.as_ref().cmd_fd, ctx.as_ref().async_fd) };
+    // SAFETY: a constant path; the descriptor is closed below.
+    let null = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
+    if null < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let mut result = Ok(());
+    for fd in [cmd_fd, async_fd] {
+        // SAFETY: `fd` is the context's own descriptor (per the caller);
+        // dup3 closes its file and puts /dev/null in its place.
+        if fd >= 0 && unsafe { libc::dup3(null, fd, libc::O_CLOEXEC) } < 0 {
+            result = Err(io::Error::last_os_error());
+        }
+    }
+    // SAFETY: our own descriptor, closed once.
+    unsafe { libc::close(null) };
+    result
+}
+
 /// The asynchronous events of a device (errors on its queue pairs, CQs and
 /// ports), read without blocking.
 ///
@@ -564,7 +745,7 @@ impl Device {
 ///
 /// As for [`Device`]: valid while some `CmId` on the device exists. The
 /// server keeps one while it has connections on the device and drops it
-/// before the last of them.
+/// before the last of them, and before it releases a removed device.
 pub struct AsyncEvents(NonNull<ibv_context>);
 
 /// What an asynchronous event is about.
@@ -712,6 +893,8 @@ pub const REGION_IOVA: u64 = 0;
 /// and a registered region. Other clients' QPs live in other PDs, so they
 /// cannot use this region's rkey.
 pub struct Region {
+    /// The device context, as [`Device::key`].
+    device: usize,
     pd: NonNull<ibv_pd>,
     cq: NonNull<ibv_cq>,
     mr: NonNull<ibv_mr>,
@@ -765,7 +948,12 @@ impl Region {
             unsafe { ibv_reg_mr_iova2(pd.as_ptr(), mem, size, REGION_IOVA, access) },
             "ibv_reg_mr_iova2",
         )?);
-        r.finish()
+        r.finish(device.key())
+    }
+
+    /// The device the region is registered on, as [`Device::key`].
+    pub fn device_key(&self) -> usize {
+        self.device
     }
 
     /// The remote address of the region's first byte (its I/O virtual
@@ -856,12 +1044,13 @@ struct PartialRegion {
 }
 
 impl PartialRegion {
-    fn finish(mut self) -> io::Result<Region> {
+    fn finish(mut self, device: usize) -> io::Result<Region> {
         let (Some(cq), Some(mr), Some(mem)) = (self.cq.take(), self.mr.take(), self.mem.take())
         else {
             return Err(io::Error::other("incomplete region"));
         };
         let r = Region {
+            device,
             pd: self.pd,
             cq,
             mr,

@@ -101,6 +101,7 @@ OTHER_IP=$(cmdline_arg fs_other_ip)       # a second address for the client gues
 NOWHERE_IP=$(cmdline_arg fs_nowhere_ip)   # an address no guest has
 PORT=$(cmdline_arg fs_port)               # farmem-server's port
 NOWHERE_MAC=$(cmdline_arg fs_nowhere_mac) # a MAC no guest has
+CTL_PORT=$(cmdline_arg fs_ctl_port)       # the server guest's control port (tests/scenarios/server-ctl.sh)
 
 # rdma_up ADDR: bring up eth0 with ADDR and Soft-RoCE (rxe0) on top of it.
 rdma_up() {
@@ -170,4 +171,13 @@ paused_in_far_memory() {
     cgroup memory.max "$(by_kernel 24M 16M)"
     paused_workload "$(by_kernel 48M 32M)"
     [ "$(backend pages)" -gt 0 ] || fail "no page is held in far memory"
+}
+
+# server_ctl COMMAND [TIMEOUT_S]: runs COMMAND (see tests/scenarios/server-ctl.sh)
+# in the server guest through its control port and prints its answer; fails
+# if none came within TIMEOUT_S (default 60).
+server_ctl() {
+    local out
+    out=$(echo "$1" | timeout "${2:-60}" nc "$SERVER_IP" "$CTL_PORT") && [ -n "$out" ] || return 1
+    echo "$out"
 }

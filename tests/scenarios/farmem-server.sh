@@ -61,6 +61,10 @@ perftest_servers() {
 }
 cmdline_has bench_exports && bench_exports
 
+# The control port client guest tests use to act on this guest (delete and
+# add its RDMA device, read its kernel's reports): tests/scenarios/server-ctl.sh.
+nc -ll -p "$CTL_PORT" -e /tests/server-ctl.sh &
+
 size=$(cmdline_arg farmem_size)
 # A test's "# server-args:" line arrives as farmem_args=OPT,VALUE,...
 args=$(cmdline_arg farmem_args | tr , ' ')
