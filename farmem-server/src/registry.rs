@@ -533,25 +533,7 @@ impl<R, W> Registry<R, W> {
             })
             .map(|(id, _)| *id)
             .collect();
-        let mut out = Vec::new();
-        for client_id in due {
-            let Some(c) = self.remove(client_id) else {
-                continue;
-            };
-            let (joined, queue_count) = (c.joined_count, c.queues.len() as u16);
-            let lingered = c.detached.is_some();
-            if let State::Ready { region } = c.state {
-                out.push(Expired {
-                    client_id,
-                    lingered,
-                    peer: c.peer,
-                    joined,
-                    queue_count,
-                    region,
-                });
-            }
-        }
-        out
+        self.remove_all(due)
     }
 
     /// Removes a client whose region is ready, whatever its queues, and
@@ -584,6 +566,12 @@ impl<R, W> Registry<R, W> {
             .filter(|(_, c)| matches!(&c.state, State::Ready { region } if pred(region)))
             .map(|(id, _)| *id)
             .collect();
+        self.remove_all(ids)
+    }
+
+    /// Removes these clients and returns those whose region was ready,
+    /// for the caller to free.
+    fn remove_all(&mut self, ids: Vec<u64>) -> Vec<Expired<R>> {
         let mut out = Vec::new();
         for client_id in ids {
             let Some(c) = self.remove(client_id) else {
